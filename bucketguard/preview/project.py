@@ -1,0 +1,100 @@
+"""Read a Pulumi project folder: `Pulumi.yaml` and `Pulumi.<stack>.yaml`, as the CLI would."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ProjectError(Exception):
+    """A broken project or stack file: names the file and the problem."""
+
+
+@dataclass
+class Project:
+    """What the offline preview needs from a Pulumi project."""
+
+    folder: Path
+    name: str
+    runtime: str
+    main: Path
+    stack: str
+    config: dict[str, Any] = field(default_factory=dict)  # "namespace:key" -> value (JSON-able)
+    secret_keys: list[str] = field(default_factory=list)  # `secure:` values: unknown offline
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise ProjectError(f"{path}: not found") from None
+    except yaml.YAMLError as error:
+        raise ProjectError(f"{path}: not valid YAML: {error}") from None
+
+
+def _full_key(project: str, key: str) -> str:
+    return key if ":" in key else f"{project}:{key}"
+
+
+def load_project(folder: Path, stack: str | None = None) -> Project:
+    """Load the project in `folder`; the stack defaults to the only `Pulumi.<stack>.yaml`, else `dev`."""
+    folder = folder.resolve()
+    project_file = next((folder / n for n in ("Pulumi.yaml", "Pulumi.yml") if (folder / n).exists()), None)
+    if project_file is None:
+        raise ProjectError(f"{folder}: no Pulumi.yaml here; PROGRAM_DIR must be a Pulumi project folder")
+    data = _read_yaml(project_file)
+    if not isinstance(data, dict) or not isinstance(data.get("name"), str):
+        raise ProjectError(f"{project_file}: needs a 'name' (the project name)")
+    runtime = data.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise ProjectError(f"{project_file}: runtime is {runtime_name!r}; the offline preview runs Python programs")
+    name: str = data["name"]
+    main = folder / str(data.get("main") or ".")
+    if main.is_dir():
+        main = main / "__main__.py"
+    if not main.exists():
+        raise ProjectError(f"{project_file}: the program {main} does not exist")
+
+    if stack is None:
+        stacks = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in folder.glob("Pulumi.*.yaml"))
+        stack = stacks[0] if len(stacks) == 1 else "dev"
+    config: dict[str, Any] = {}
+    declared = data.get("config") or {}
+    if not isinstance(declared, dict):
+        raise ProjectError(f"{project_file}: 'config' must be a map of keys to declarations")
+    for key, declaration in declared.items():
+        if isinstance(declaration, dict):
+            if "default" in declaration:
+                config[_full_key(name, key)] = declaration["default"]
+            elif "value" in declaration:
+                config[_full_key(name, key)] = declaration["value"]
+        else:
+            config[_full_key(name, key)] = declaration
+
+    stack_file = folder / f"Pulumi.{stack}.yaml"
+    secret_keys: list[str] = []
+    if stack_file.exists():
+        stack_data = _read_yaml(stack_file)
+        stack_config = stack_data.get("config") if isinstance(stack_data, dict) else None
+        if stack_config is not None and not isinstance(stack_config, dict):
+            raise ProjectError(f"{stack_file}: 'config' must be a map of keys to values")
+        for key, value in (stack_config or {}).items():
+            full = _full_key(name, key)
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                secret_keys.append(full)  # ciphertext: cannot be decrypted offline
+                continue
+            config[full] = value
+    elif stack is not None and any(folder.glob("Pulumi.*.yaml")):
+        raise ProjectError(f"{stack_file}: no such stack file (stacks here: "
+                           + ", ".join(sorted(p.name for p in folder.glob('Pulumi.*.yaml'))) + ")")
+    return Project(folder, name, "python", main, stack, config, secret_keys)
+
+
+def config_for_runtime(project: Project) -> dict[str, str]:
+    """Config as the language host passes it to the program: strings, objects as JSON."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in project.config.items()}

@@ -1,0 +1,53 @@
+"""Helpers for tests: capture programs and look at what they registered."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bucketguard.preview.capture import Capture, capture_program, capture_program_dir
+from bucketguard.preview.project import config_for_runtime, load_project
+
+ROOT = Path(__file__).resolve().parent.parent
+
+BUCKET = "aws:s3/bucket:Bucket"
+CONFIGURATION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+KEY = "aws:kms/key:Key"
+POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+ENCRYPTED_BUCKET = "bucketguard:index:EncryptedBucket"
+BUCKET_ENCRYPTION = "bucketguard:index:BucketEncryption"
+STACK = "pulumi:pulumi:Stack"
+UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+def capture(program: Callable[[], object], **kwargs: Any) -> Capture:
+    return capture_program(program, project="bucketguard", stack="test", **kwargs)
+
+
+def capture_failing(program: Callable[[], object], error: type[BaseException], **kwargs: Any) -> tuple[Capture, str]:
+    """Run a program that must fail; return what it registered and the error message."""
+    into = Capture("bucketguard", "test")
+    try:
+        capture_program(program, project="bucketguard", stack="test", into=into, **kwargs)
+    except error as caught:
+        return into, str(caught)
+    raise AssertionError(f"the program did not raise {error.__name__}")
+
+
+def types_registered(cap: Capture) -> list[str]:
+    return sorted(r.type for r in cap.resources if r.type != STACK)
+
+
+def capture_stack_program(config: dict[str, Any] | None = None, stack: str = "dev") -> Capture:
+    """Run this repository's stack program with its dev stack config (or `config` instead)."""
+    project = load_project(ROOT, stack)
+    runtime_config = config_for_runtime(project) if config is None else config
+    return capture_program_dir(ROOT / "__main__.py", project=project.name, stack=stack, config=runtime_config)
+
+
+def rule_of(configuration_inputs: dict[str, Any]) -> dict[str, Any]:
+    rules = configuration_inputs["rules"]
+    assert len(rules) == 1
+    rule: dict[str, Any] = rules[0]
+    return rule
