@@ -1,0 +1,322 @@
+"""Start a Python policy pack and drive it over the analyzer gRPC protocol, as the engine does.
+
+Sequence (../shared/ENGINE.md): start `<python> -u -m pulumi.policy <engine> <pack dir>` in the pack
+dir with the PULUMI_* environment, read the port line, Handshake (UNIMPLEMENTED is tolerated),
+ConfigureStack, GetPluginInfo, GetAnalyzerInfo, Configure (schema defaults, then the pack's initial
+config, then the user's file, validated against each policy's schema), then Remediate + Analyze per
+resource with its inputs, and AnalyzeStack once with outputs and dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jsonschema
+import yaml
+from google.protobuf import empty_pb2, json_format, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from bucketguard.preview.capture import Registration
+
+LEVEL_NAMES = {
+    analyzer_pb2.ADVISORY: "advisory",
+    analyzer_pb2.MANDATORY: "mandatory",
+    analyzer_pb2.REMEDIATE: "remediate",
+    analyzer_pb2.DISABLED: "disabled",
+}
+LEVELS = {name: value for value, name in LEVEL_NAMES.items()}
+SEVERITY_NAMES = {
+    analyzer_pb2.POLICY_SEVERITY_UNSPECIFIED: "",
+    analyzer_pb2.POLICY_SEVERITY_LOW: "low",
+    analyzer_pb2.POLICY_SEVERITY_MEDIUM: "medium",
+    analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
+    analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
+}
+_GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive_message_length", 400 << 20)]
+START_TIMEOUT_SECONDS = 60.0
+
+
+class PackError(Exception):
+    """A pack that does not start, or a pack config that does not fit its schema."""
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One policy violation, as `pulumi preview` prints it."""
+
+    pack: str
+    pack_version: str
+    policy: str
+    level: str
+    severity: str
+    urn: str
+    message: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PolicyMeta:
+    """A policy as GetAnalyzerInfo describes it."""
+
+    name: str
+    description: str
+    level: str
+    severity: str
+    remediation: str
+    config_schema: dict[str, Any]
+    required: tuple[str, ...]
+    framework: dict[str, str]
+
+
+def pack_python(pack_dir: Path) -> str:
+    """The interpreter the language host would use: `runtime.options.virtualenv` of PulumiPolicy.yaml,
+    else `python3` on PATH."""
+    manifest = pack_dir / "PulumiPolicy.yaml"
+    try:
+        data = yaml.safe_load(manifest.read_text()) or {}
+    except FileNotFoundError:
+        raise PackError(f"{manifest}: not found; a policy pack folder needs PulumiPolicy.yaml") from None
+    except yaml.YAMLError as error:
+        raise PackError(f"{manifest}: not valid YAML: {error}") from None
+    runtime = data.get("runtime") if isinstance(data, dict) else None
+    name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if name != "python":
+        raise PackError(f"{manifest}: runtime is {name!r}; only Python packs can be run offline")
+    options = runtime.get("options") or {} if isinstance(runtime, dict) else {}
+    virtualenv = options.get("virtualenv") if isinstance(options, dict) else None
+    if virtualenv:
+        folder = (pack_dir / virtualenv).resolve()
+        for candidate in (folder / "bin" / "python", folder / "Scripts" / "python.exe"):
+            if candidate.exists():
+                return str(candidate)
+        raise PackError(f"{manifest}: virtualenv {folder} does not exist; create it (./run does for this project)")
+    found = shutil.which("python3")
+    return found or sys.executable
+
+
+def pack_version(pack_dir: Path) -> str:
+    data = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
+    return str(data.get("version", "0.0.1")) if isinstance(data, dict) else "0.0.1"
+
+
+def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
+    message = struct_pb2.Struct()
+    message.update(data)
+    return message
+
+
+class PolicyPackProcess:
+    """A running policy pack, driven like the engine drives it."""
+
+    def __init__(self, pack_dir: Path, *, project: str, stack: str, organization: str = "organization",
+                 dry_run: bool = True, config: Mapping[str, Any] | None = None,
+                 python: str | None = None) -> None:
+        self.pack_dir = pack_dir.resolve()
+        self.version = pack_version(self.pack_dir) if (self.pack_dir / "PulumiPolicy.yaml").exists() else "0.0.1"
+        interpreter = python or pack_python(self.pack_dir)
+        env = dict(os.environ)
+        env.update({
+            "PULUMI_PROJECT": project,
+            "PULUMI_STACK": stack,
+            "PULUMI_ORGANIZATION": organization,
+            "PULUMI_DRY_RUN": "true" if dry_run else "false",
+            "PULUMI_CONFIG": json.dumps(dict(config or {})),
+        })
+        self.project, self.stack, self.organization, self.dry_run = project, stack, organization, dry_run
+        self.started_at = time.perf_counter()
+        self.process = subprocess.Popen(
+            [interpreter, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(self.pack_dir)],
+            cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )
+        self.port = self._read_port()
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_OPTIONS)
+        self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
+        self.info: analyzer_pb2.AnalyzerInfo | None = None
+
+    def _read_port(self) -> int:
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        line = b""
+        while time.monotonic() < deadline and not line.endswith(b"\n"):
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
+            if ready:
+                chunk = os.read(self.process.stdout.fileno(), 1)
+                if not chunk:
+                    break
+                line += chunk
+            elif self.process.poll() is not None:
+                break
+        try:
+            return int(line.strip())
+        except ValueError:
+            self.close()
+            assert self.process.stderr is not None
+            stderr = self.process.stderr.read().decode(errors="replace").strip()
+            got = f"it printed {line.decode(errors='replace')!r}" if line else "it printed nothing"
+            raise PackError(
+                f"policy pack {self.pack_dir} did not start: {got} instead of its port"
+                + (f"; its error output:\n{stderr}" if stderr else "")
+            ) from None
+
+    def start_seconds(self) -> float:
+        return time.perf_counter() - self.started_at
+
+    def handshake_and_describe(self) -> analyzer_pb2.AnalyzerInfo:
+        """Handshake, ConfigureStack, GetPluginInfo and GetAnalyzerInfo, in the engine's order."""
+        try:
+            self.stub.Handshake(analyzer_pb2.AnalyzerHandshakeRequest(
+                engine_address="127.0.0.1:0", root_directory=str(self.pack_dir),
+                program_directory=str(self.pack_dir)))
+        except grpc.RpcError as error:
+            if error.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise
+        self.stub.ConfigureStack(analyzer_pb2.AnalyzerStackConfigureRequest(
+            stack=self.stack, project=self.project, organization=self.organization, dry_run=self.dry_run))
+        self.stub.GetPluginInfo(empty_pb2.Empty())
+        self.info = self.stub.GetAnalyzerInfo(empty_pb2.Empty())
+        return self.info
+
+    def policies(self) -> list[PolicyMeta]:
+        info = self.info or self.handshake_and_describe()
+        result = []
+        for policy in info.policies:
+            schema = json_format.MessageToDict(policy.configSchema.properties)
+            result.append(PolicyMeta(
+                name=policy.name, description=policy.description,
+                level=LEVEL_NAMES.get(policy.enforcementLevel, "advisory"),
+                severity=SEVERITY_NAMES.get(policy.severity, ""),
+                remediation=policy.remediation_steps, config_schema=schema,
+                required=tuple(policy.configSchema.required),
+                framework=json_format.MessageToDict(policy.framework) if policy.HasField("framework") else {},
+            ))
+        return result
+
+    def configure(self, user_config: Mapping[str, Any] | None = None, source: str = "policy pack config") -> dict[
+            str, tuple[str, dict[str, Any]]]:
+        """Build each policy's config as the engine does, validate it, and send Configure.
+
+        Returns policy name -> (level, properties)."""
+        info = self.info or self.handshake_and_describe()
+        metas = {p.name: p for p in self.policies()}
+        built: dict[str, tuple[str, dict[str, Any]]] = {}
+        for meta in metas.values():
+            defaults = {k: v["default"] for k, v in meta.config_schema.items()
+                        if isinstance(v, dict) and "default" in v}
+            built[meta.name] = (meta.level, defaults)
+        for name, initial in info.initialConfig.items():
+            if name in built:
+                level, props = built[name]
+                if initial.enforcementLevel:
+                    level = LEVEL_NAMES.get(initial.enforcementLevel, level)
+                built[name] = (level, {**props, **json_format.MessageToDict(initial.properties)})
+        for key, value in (user_config or {}).items():
+            targets = list(built) if key == "all" else [key]
+            if key != "all" and key not in built:
+                raise PackError(f"{source}: {key!r} is not a policy of pack {info.name!r} "
+                                f"(its policies: {', '.join(built)})")
+            level_value = value if isinstance(value, str) else (value or {}).get("enforcementLevel") \
+                if isinstance(value, dict) else None
+            if not isinstance(value, (str, dict)):
+                raise PackError(f"{source}: {key}: expected an enforcement level or an object, got {value!r}")
+            if level_value is not None and level_value not in LEVELS:
+                raise PackError(f"{source}: {key}: enforcementLevel {level_value!r} is not one of "
+                                f"{', '.join(LEVELS)}")
+            for name in targets:
+                level, props = built[name]
+                if level_value is not None:
+                    level = level_value
+                if isinstance(value, dict) and key != "all":
+                    props = {**props, **{k: v for k, v in value.items() if k != "enforcementLevel"}}
+                built[name] = (level, props)
+        for name, (_, props) in built.items():
+            meta = metas[name]
+            schema = {"type": "object", "properties": meta.config_schema, "required": list(meta.required),
+                      "additionalProperties": False}
+            errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(props), key=lambda e: list(e.path))
+            if errors:
+                first = errors[0]
+                where = ".".join(str(p) for p in first.path)
+                raise PackError(f"{source}: {name}{'.' + where if where else ''}: {first.message}")
+        self.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
+            name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
+            for name, (level, props) in built.items()
+        }))
+        return built
+
+    def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse) -> list[Diagnostic]:
+        return [
+            Diagnostic(
+                pack=d.policyPackName, pack_version=d.policyPackVersion, policy=d.policyName,
+                level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
+                severity=SEVERITY_NAMES.get(d.severity, ""), urn=d.urn, message=d.message,
+                description=d.description,
+            )
+            for d in response.diagnostics
+        ]
+
+    def analyze(self, resource: Registration) -> list[Diagnostic]:
+        """Remediate, then Analyze, one resource with its inputs (no dependencies in this call)."""
+        request = analyzer_pb2.AnalyzeRequest(
+            type=resource.type, properties=_struct(resource.inputs), urn=resource.urn, name=resource.name,
+            options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent or "", protect=resource.protect),
+        )
+        self.stub.Remediate(request)
+        return self._diagnostics(self.stub.Analyze(request))
+
+    def analyze_stack(self, resources: Iterable[Registration]) -> list[Diagnostic]:
+        """AnalyzeStack with every resource's outputs, parent and dependencies."""
+        request = analyzer_pb2.AnalyzeStackRequest(resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type, properties=_struct(r.outputs), urn=r.urn, name=r.name,
+                options=analyzer_pb2.AnalyzerResourceOptions(parent=r.parent or "", protect=r.protect),
+                parent=r.parent or "", dependencies=r.dependencies,
+                propertyDependencies={
+                    k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
+                    for k, v in r.property_dependencies.items()
+                },
+            )
+            for r in resources
+        ])
+        return self._diagnostics(self.stub.AnalyzeStack(request))
+
+    def close(self) -> None:
+        if getattr(self, "channel", None) is not None:
+            self.channel.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def __enter__(self) -> PolicyPackProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def run_preview_analysis(pack: PolicyPackProcess, resources: list[Registration]) -> list[Diagnostic]:
+    """Analyze every resource in registration order, then AnalyzeStack once."""
+    diagnostics: list[Diagnostic] = []
+    for resource in resources:
+        diagnostics.extend(pack.analyze(resource))
+    diagnostics.extend(pack.analyze_stack(resources))
+    return diagnostics
+
+

@@ -1,0 +1,29 @@
+"""One module per policy: its metadata next to its pure check."""
+
+from __future__ import annotations
+
+from policies.model import BUCKET_TYPES, CONFIGURATION_TYPES, Declaration, PlainResource, declared_rules, describe
+
+
+def declaration_of(resource: PlainResource) -> Declaration | None:
+    """What a bucket or configuration declares in the properties Analyze sees (its inputs)."""
+    if resource.type not in BUCKET_TYPES | CONFIGURATION_TYPES:
+        return None
+    return declared_rules(resource, resource.props)
+
+
+def rule_label(index: int, count: int) -> str:
+    return f"rule {index + 1}: " if count > 1 else ""
+
+
+UNKNOWN_RULES_FIX = (
+    "pass literal values (or values known before deployment) for the encryption settings, as "
+    "components.EncryptedBucket and components.BucketEncryption do"
+)
+
+
+def unverifiable_rules(resource: PlainResource, what: str) -> str:
+    return (
+        f"{describe(resource.type, resource.name)}: its encryption rules are not known during preview, "
+        f"so {what} cannot be verified; {UNKNOWN_RULES_FIX}."
+    )

@@ -1,0 +1,54 @@
+"""s3-encryption-algorithm-allowed: every default-encryption rule uses an allowed algorithm."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bucketguard.rules import ALGORITHMS, algorithm_problem
+from policies.checks import declaration_of, rule_label, unverifiable_rules
+from policies.model import PlainResource, describe
+from policies.spec import NIST_SC28, PolicySpec, setting
+
+
+def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
+    declaration = declaration_of(resource)
+    if declaration is None:
+        return []
+    if declaration.rules is None:
+        return [unverifiable_rules(resource, "the algorithm")]
+    where = describe(resource.type, resource.name)
+    if not declaration.rules:
+        return [f"{where}: declares default encryption with no rules, so S3 would reject it or leave objects "
+                f"as before; declare one rule with an sseAlgorithm ({REMEDIATION_SHORT})."]
+    allowed = [a for a in setting(SPEC, config, "allowedAlgorithms") if isinstance(a, str)]
+    count = len(declaration.rules)
+    messages = []
+    for index, rule in enumerate(declaration.rules):
+        problem = algorithm_problem(rule, allowed)
+        if problem:
+            messages.append(f"{where}: {rule_label(index, count)}{problem}; {REMEDIATION_SHORT}.")
+    return messages
+
+
+REMEDIATION_SHORT = "set sse_algorithm on components.EncryptedBucket / components.BucketEncryption"
+SPEC = PolicySpec(
+    name="s3-encryption-algorithm-allowed",
+    description="S3 default encryption must use an allowed algorithm (AES256, aws:kms or aws:kms:dsse, "
+    "exactly spelt), with a KMS key only for the KMS algorithms.",
+    level="mandatory",
+    severity="high",
+    remediation="Declare the bucket with components.EncryptedBucket (or attach components.BucketEncryption) "
+    "and set sse_algorithm to one of the allowed algorithms; remove kms_key_id for AES256.",
+    resource_check=check,
+    config_schema={
+        "allowedAlgorithms": {
+            "type": "array",
+            "items": {"type": "string", "enum": list(ALGORITHMS)},
+            "uniqueItems": True,
+            "default": list(ALGORITHMS),
+            "description": "Algorithms a default-encryption rule may use.",
+        }
+    },
+    framework=NIST_SC28,
+)

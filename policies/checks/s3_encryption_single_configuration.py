@@ -1,0 +1,56 @@
+"""s3-encryption-single-configuration: a bucket's default encryption is declared once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from policies.model import StackView, declared_rules, describe
+from policies.spec import Finding, PolicySpec
+
+FIX = "keep one declaration: a single components.BucketEncryption (or EncryptedBucket) per bucket"
+
+
+def _names(view_configurations: list[Any]) -> str:
+    return ", ".join(repr(c.name) for c in view_configurations)
+
+
+def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
+    findings = []
+    for view in stack.buckets:
+        where = describe(view.bucket.type, view.bucket.name)
+        if len(view.configurations) > 1:
+            findings.append(Finding(view.bucket.urn, (
+                f"{where}: {len(view.configurations)} separate encryption configurations target it "
+                f"({_names(view.configurations)}); they overwrite each other on every update; {FIX}."
+            )))
+        if not view.configurations or view.inline is None or view.inline_reported:
+            continue
+        inline = view.inline.rules
+        for configuration in view.configurations:
+            separate = declared_rules(configuration, configuration.inputs or configuration.props)
+            if inline is None or separate is None or separate.rules is None:
+                findings.append(Finding(view.bucket.urn, (
+                    f"{where}: declares inline encryption and configuration {configuration.name!r}, and "
+                    f"one of them is not known during preview, so their agreement cannot be verified; "
+                    f"remove the inline serverSideEncryptionConfiguration; {FIX}."
+                )))
+            elif tuple(inline) != separate.rules:
+                findings.append(Finding(view.bucket.urn, (
+                    f"{where}: its inline encryption disagrees with configuration {configuration.name!r}; "
+                    f"the two overwrite each other on every update; remove the inline "
+                    f"serverSideEncryptionConfiguration; {FIX}."
+                )))
+    return findings
+
+
+SPEC = PolicySpec(
+    name="s3-encryption-single-configuration",
+    description="A bucket's default encryption must be declared once: two separate configurations, or "
+    "inline and separate ones that disagree, fight each other on every update.",
+    level="mandatory",
+    severity="medium",
+    remediation="Remove the inline serverSideEncryptionConfiguration and all but one "
+    "BucketServerSideEncryptionConfiguration per bucket; components.BucketEncryption writes exactly one.",
+    stack_check=check,
+)

@@ -1,0 +1,109 @@
+"""s3-kms-key-allowed: SSE-KMS and DSSE-KMS rules use an allowed KMS key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bucketguard.rules import KMS_ALGORITHMS, is_aws_managed_key, is_unknown, kms_key_matches
+from policies.model import (
+    Declaration,
+    PlainResource,
+    StackView,
+    declared_rules,
+    describe,
+    rules_dependencies,
+)
+from policies.spec import NIST_SC12, Finding, PolicySpec, setting
+
+
+def _sources(stack: StackView) -> list[tuple[PlainResource, Declaration]]:
+    """Every place the stack declares rules: configurations and buckets' inline blocks."""
+    sources = []
+    for configuration in stack.configurations:
+        declared = declared_rules(configuration, configuration.inputs or configuration.props)
+        if declared is not None:
+            sources.append((configuration, declared))
+    for view in stack.buckets:
+        # What AWS reports for a bucket that a configuration encrypts lags behind that configuration.
+        if view.inline is not None and not (view.inline_reported and view.configurations):
+            sources.append((view.bucket, view.inline))
+    return sources
+
+
+def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
+    allowed = [k for k in setting(SPEC, config, "allowedKmsKeys") if isinstance(k, str)]
+    allow_stack_keys = setting(SPEC, config, "allowStackKeys")
+    require_customer_key = setting(SPEC, config, "requireCustomerManagedKey")
+    if not allowed and allow_stack_keys and not require_customer_key:
+        return []  # any key is allowed: nothing here can fail
+    findings = []
+    for source, declaration in _sources(stack):
+        where = describe(source.type, source.name)
+
+        def report(problem: str, source: PlainResource = source, where: str = where) -> None:
+            findings.append(Finding(source.urn, f"{where}: {problem}"))
+
+        if declaration.rules is None:
+            report("its encryption rules are not known during preview, so the KMS key cannot be verified; "
+                   "pass the key ARN from a key of this stack or a literal allowed key.")
+            continue
+        for rule in declaration.rules:
+            key = rule.kms_master_key_id
+            is_kms = isinstance(rule.sse_algorithm, str) and rule.sse_algorithm in KMS_ALGORITHMS
+            if not is_kms and key in (None, ""):
+                continue
+            if key in (None, ""):
+                if require_customer_key:
+                    report("uses the AWS managed key aws/s3 (no kmsMasterKeyId), but a customer managed key "
+                           "is required; pass kms_key_id, or let components.EncryptedBucket create a key.")
+            elif is_unknown(key):
+                deps = rules_dependencies(source)
+                if deps and all(urn in stack.kms_keys for urn in deps):
+                    if not allow_stack_keys:
+                        report("uses a KMS key created in this stack, which allowStackKeys forbids; "
+                               f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
+                else:
+                    report("its KMS key is computed and does not come from an aws.kms.Key of this stack, so "
+                           "it cannot be verified during preview; pass a literal key ARN or a key of this stack.")
+            elif not isinstance(key, str):
+                report(f"kmsMasterKeyId {key!r} is not a key identifier; pass a key ARN.")
+            elif key in stack.kms_key_identifiers:
+                if not allow_stack_keys:
+                    report(f"uses KMS key {key} of this stack, which allowStackKeys forbids.")
+            elif is_aws_managed_key(key) and require_customer_key:
+                report(f"uses the AWS managed key ({key}), but a customer managed key is required.")
+            elif allowed and not any(kms_key_matches(key, a) for a in allowed):
+                report(f"KMS key {key} is not one of the allowed keys ({', '.join(allowed)}); "
+                       "use an allowed key in kms_key_id.")
+    return findings
+
+
+SPEC = PolicySpec(
+    name="s3-kms-key-allowed",
+    description="SSE-KMS and DSSE-KMS default encryption must use an allowed KMS key.",
+    level="mandatory",
+    severity="high",
+    remediation="Pass an allowed key as kms_key_id to components.EncryptedBucket / components.BucketEncryption, "
+    "or let them create a customer managed key in the stack.",
+    stack_check=check,
+    config_schema={
+        "allowedKmsKeys": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": [],
+            "description": "Key ARNs, key ids, alias names or alias ARNs allowed (empty: any key).",
+        },
+        "allowStackKeys": {
+            "type": "boolean",
+            "default": True,
+            "description": "Keys created by an aws.kms.Key of the same stack pass.",
+        },
+        "requireCustomerManagedKey": {
+            "type": "boolean",
+            "default": False,
+            "description": "Reject the AWS managed aws/s3 key, implicit or by alias.",
+        },
+    },
+    framework=NIST_SC12,
+)

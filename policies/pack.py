@@ -1,0 +1,132 @@
+"""Adapters from bucketguard's pure checks to `pulumi_policy` policies.
+
+The engine calls `Analyze` for every resource (inputs after Check) and then `AnalyzeStack` once
+(outputs, i.e. the planned state during preview). Planned outputs can hide a whole block behind one
+unknown (all of `rules` when only the key ARN is unknown), so the resource policies remember the
+inputs `Analyze` showed for each bucket and configuration, and the stack policies read them back.
+Both calls reach the same pack process during one preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import _DictProxy, _ListProxy
+from pulumi_policy.secret import Secret
+
+from policies.model import BUCKET_TYPES, CONFIGURATION_TYPES, RELEVANT_TYPES, PlainResource, build_stack_view
+from policies.spec import PolicySpec
+
+_ANALYZED_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES
+_MAX_DEPTH = 64
+MALFORMED = "<too deeply nested>"
+
+# URN -> the inputs Analyze showed (plain data). Written by resource policies, read by stack ones.
+SEEN_INPUTS: dict[str, dict[str, Any]] = {}
+
+_LEVELS = {
+    "advisory": EnforcementLevel.ADVISORY,
+    "mandatory": EnforcementLevel.MANDATORY,
+    "remediate": EnforcementLevel.REMEDIATE,
+    "disabled": EnforcementLevel.DISABLED,
+}
+_SEVERITIES = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.HIGH,
+               "critical": Severity.CRITICAL}
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """Unwrap the SDK's unknown-checking proxies into plain dicts and lists, without raising on
+    unknowns (they stay as the engine's sentinel strings)."""
+    if depth > _MAX_DEPTH:
+        return MALFORMED
+    if isinstance(value, (_DictProxy, _ListProxy)):
+        value = value["__target"]
+    if isinstance(value, Secret):
+        value = value.value
+    if isinstance(value, Mapping):
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v, depth + 1) for v in value]
+    return value
+
+
+def _internal_error(spec: PolicySpec, error: Exception) -> str:
+    return (f"bucketguard could not evaluate {spec.name} ({type(error).__name__}: {error}); the resource is "
+            "treated as non-compliant. Please report this with the resource's properties.")
+
+
+def _resource_validate(spec: PolicySpec) -> Any:
+    check = spec.resource_check
+    assert check is not None
+
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        if args.resource_type not in _ANALYZED_TYPES:
+            return
+        try:
+            props = plain(args.props)
+            SEEN_INPUTS[args.urn] = props
+            resource = PlainResource(args.urn, args.resource_type, args.name, props)
+            messages = check(resource, args.get_config())
+        except Exception as error:  # noqa: BLE001 a pack must never crash: fail closed instead
+            messages = [_internal_error(spec, error)]
+        for message in messages:
+            report_violation(message, args.urn)
+
+    return validate
+
+
+def _stack_validate(spec: PolicySpec) -> Any:
+    check = spec.stack_check
+    assert check is not None
+
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        try:
+            resources = [
+                PlainResource(
+                    r.urn, r.resource_type, r.name, plain(r.props),
+                    {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
+                    SEEN_INPUTS.get(r.urn),
+                )
+                for r in args.resources
+                if r.resource_type in RELEVANT_TYPES
+            ]
+            findings = check(build_stack_view(resources), args.get_config())
+        except Exception as error:  # noqa: BLE001 a pack must never crash: fail closed instead
+            report_violation(_internal_error(spec, error))
+            return
+        for finding in findings:
+            report_violation(finding.message, finding.urn)
+
+    return validate
+
+
+def to_policy(spec: PolicySpec) -> ResourceValidationPolicy | StackValidationPolicy:
+    """The `pulumi_policy` object for a spec."""
+    common: dict[str, Any] = {
+        "name": spec.name,
+        "description": spec.description,
+        "enforcement_level": _LEVELS[spec.level],
+        "severity": _SEVERITIES[spec.severity],
+        "remediation_steps": spec.remediation,
+        "tags": list(spec.tags),
+        "config_schema": PolicyConfigSchema(properties=dict(spec.config_schema)) if spec.config_schema else None,
+        "framework": PolicyComplianceFramework(
+            name=spec.framework.name, version=spec.framework.version,
+            reference=spec.framework.reference, specification=spec.framework.specification,
+        ) if spec.framework else None,
+    }
+    if spec.resource_check is not None:
+        return ResourceValidationPolicy(validate=_resource_validate(spec), **common)
+    return StackValidationPolicy(validate=_stack_validate(spec), **common)
