@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_aws as aws
 import pulumi.runtime.config as runtime_config
+import pulumi_aws as aws
 
 from bucketguard.settings import SettingsError, StackConfig, load_stack_config
 from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs

@@ -79,7 +79,7 @@ def _resource_validate(spec: PolicySpec) -> Any:
             SEEN_INPUTS[args.urn] = props
             resource = PlainResource(args.urn, args.resource_type, args.name, props)
             messages = check(resource, args.get_config())
-        except Exception as error:  # noqa: BLE001 a pack must never crash: fail closed instead
+        except Exception as error:
             messages = [_internal_error(spec, error)]
         for message in messages:
             report_violation(message, args.urn)
@@ -103,8 +103,8 @@ def _stack_validate(spec: PolicySpec) -> Any:
                 if r.resource_type in RELEVANT_TYPES
             ]
             findings = check(build_stack_view(resources), args.get_config())
-        except Exception as error:  # noqa: BLE001 a pack must never crash: fail closed instead
-            report_violation(_internal_error(spec, error))
+        except Exception as error:
+            report_violation(_internal_error(spec, error), None)
             return
         for finding in findings:
             report_violation(finding.message, finding.urn)

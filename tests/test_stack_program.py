@@ -13,6 +13,7 @@ from helpers import (
     CONFIGURATION,
     ENCRYPTED_BUCKET,
     KEY,
+    ROOT,
     STACK,
     capture_stack_program,
     rule_of,
@@ -20,7 +21,6 @@ from helpers import (
 )
 
 from bucketguard.preview.capture import Capture, capture_program_dir
-from helpers import ROOT
 
 
 def default_of(cap: Capture, name: str) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class CapturingMonitor(mocks.MockMonitor):
         urn = f"urn:pulumi:{self.capture.stack}::{self.capture.project}::{qualified}::{name}"
         return urn, parent
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request: Any) -> Any:
         mock_urn = self.make_urn(request.parent, request.type, request.name)
         urn, parent = self._engine_urn(request.parent, request.type, request.name)
         self._engine_urns[mock_urn] = urn
@@ -153,12 +153,12 @@ class _LogCapture(mocks.MockEngine):
         super().__init__(None)
         self.capture = capture
 
-    def Log(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+    def Log(self, request: Any) -> Any:
         from pulumi.runtime.proto import engine_pb2
 
         severity = engine_pb2.LogSeverity.Name(request.severity).lower()
         self.capture.logs.append((severity, request.message))
-        return super().Log(request)
+        return super().Log(request)  # type: ignore[no-untyped-call]
 
 
 def capture_program(
@@ -188,7 +188,10 @@ def capture_program(
             mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
             settings = pulumi.runtime.settings.SETTINGS
             settings.engine = _LogCapture(capture)
-            _sync_await(run_pulumi_func(program))
+            def declare() -> None:
+                program()
+
+            _sync_await(run_pulumi_func(declare))
         finally:
             loop.close()
             asyncio.set_event_loop(None)

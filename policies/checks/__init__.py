@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from policies.model import BUCKET_TYPES, CONFIGURATION_TYPES, Declaration, PlainResource, declared_rules, describe
+from policies.model import (
+    BUCKET_TYPES,
+    CONFIGURATION_TYPES,
+    Declaration,
+    PlainResource,
+    declared_rules,
+    describe,
+)
 
 
 def declaration_of(resource: PlainResource) -> Declaration | None:

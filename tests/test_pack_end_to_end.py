@@ -1,0 +1,49 @@
+"""Programs run under the mock runtime (preview mode), captured and replayed to the pack."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pulumi_aws as aws
+import pytest
+from helpers import ROOT, capture, capture_stack_program
+
+from bucketguard.preview.analyzer import PolicyPackProcess, run_preview_analysis
+from components import BucketEncryption, EncryptedBucket
+
+pytestmark = pytest.mark.protocol
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[PolicyPackProcess]:
+    with PolicyPackProcess(ROOT / "policies", project="bucketguard", stack="dev") as process:
+        process.configure()
+        yield process
+
+
+def test_dev_stack_passes_with_no_diagnostic_at_all(pack: PolicyPackProcess) -> None:
+    assert run_preview_analysis(pack, capture_stack_program().resources) == []
+
+
+def test_one_bare_bucket_fails_on_exactly_that_bucket(pack: PolicyPackProcess) -> None:
+    def program() -> None:
+        EncryptedBucket("good")
+        aws.s3.Bucket("bare")
+
+    cap = capture(program, config=None)
+    diagnostics = run_preview_analysis(pack, cap.resources)
+    assert [(d.policy, d.level, d.urn) for d in diagnostics] == [
+        ("s3-bucket-encryption-declared", "mandatory", cap.by_name("bare").urn)]
+
+
+def test_encryption_attached_from_another_component_counts(pack: PolicyPackProcess) -> None:
+    def program() -> None:
+        bucket = aws.s3.Bucket("shared", bucket=None)
+        BucketEncryption("shared", {"bucket": bucket, "sse_algorithm": "AES256"})
+        other = aws.s3.Bucket("by-id")
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            "by-id-encryption", bucket=other.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
+                    "blocked_encryption_types": ["SSE-C"]}])
+
+    assert run_preview_analysis(pack, capture(program).resources) == []

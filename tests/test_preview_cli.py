@@ -1,0 +1,127 @@
+"""`bucketguard preview` through its command line: exit codes, the tree, messages, JSON, SARIF."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import ROOT
+
+pytestmark = pytest.mark.protocol
+PROGRAMS = ROOT / "tests" / "programs"
+
+
+def preview(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run([sys.executable, "-m", "bucketguard", "preview", *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_dev_stack_passes_with_every_bucket_in_the_tree() -> None:
+    result = preview(".", "--stack", "dev", "--color", "never")
+    assert result.returncode == 0, result.stderr
+    for name in ("data", "access-logs", "ledger", "attach-acme-dev-legacy-reports", "shared-bucket-key"):
+        assert f" {name} " in result.stdout
+    assert "✅ bucketguard@v0.1.0" in result.stdout
+    assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
+    assert "\033[" not in result.stdout  # plain when piped
+
+
+def test_dev_stack_json_has_no_diagnostic_at_all() -> None:
+    result = preview(".", "--json")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0
+    assert document["diagnostics"] == []
+    assert document["summary"] == {"resources": 16, "mandatory": 0, "advisory": 0, "passed": True,
+                                   "unansweredInvokes": [], "undecryptedSecrets": []}
+    buckets = sorted(r["name"] for r in document["resources"] if r["type"] == "aws:s3/bucket:Bucket")
+    assert buckets == ["access-logs", "data", "ledger"]
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        ("bare-bucket", [("aws:s3/bucket:Bucket", "forgotten")]),
+        ("bucket-v2", [("aws:s3/bucketV2:BucketV2", "legacy")]),
+        ("native-bucket", [("aws-native:s3:Bucket", "native-bare")]),
+        ("attached", []),
+    ],
+)
+def test_sample_programs(program: str, flagged: list[tuple[str, str]]) -> None:
+    result = preview(PROGRAMS / program, "--json")
+    document = json.loads(result.stdout)
+    mandatory = [d for d in document["diagnostics"] if d["enforcementLevel"] == "mandatory"]
+    by_urn = {r["urn"]: (r["type"], r["name"]) for r in document["resources"]}
+    assert sorted(by_urn[d["urn"]] for d in mandatory) == flagged
+    assert all(d["policyName"] == "s3-bucket-encryption-declared" for d in mandatory)
+    assert result.returncode == (1 if flagged else 0)
+
+
+def test_text_report_names_the_resource_and_the_fix() -> None:
+    result = preview(PROGRAMS / "bare-bucket", "--color", "never")
+    assert result.returncode == 1
+    assert "❌ bucketguard@v0.1.0" in result.stdout
+    assert "- [mandatory]  s3-bucket-encryption-declared  (aws:s3/bucket:Bucket: forgotten)" in result.stdout
+    assert "aws.s3.Bucket 'forgotten': declares no default encryption" in result.stdout
+    assert "Policy violations: 1 mandatory, 0 advisory: FAILED" in result.stdout
+
+
+def test_invalid_config_exits_2_naming_the_key() -> None:
+    result = preview(PROGRAMS / "invalid-config")
+    assert result.returncode == 2
+    assert "Pulumi.dev.yaml" in result.stderr
+    assert "bucketguard:defaults: sseAlgorithm: 'AES-256' is not an S3 algorithm" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_a_raising_program_exits_2_with_its_line() -> None:
+    result = preview(PROGRAMS / "raises")
+    assert result.returncode == 2
+    assert "the program raised KeyError at" in result.stderr and "raises/__main__.py:5" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_pack_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowStackKeys": "sometimes"}}))
+    result = preview(".", "--policy-pack-config", config)
+    assert result.returncode == 2
+    assert f"{config}: s3-kms-key-allowed.allowStackKeys: 'sometimes' is not of type 'boolean'" in result.stderr
+
+
+def test_pack_config_changes_the_verdict(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["aws:kms"]}}))
+    result = preview(".", "--json", "--policy-pack-config", config)
+    document = json.loads(result.stdout)
+    assert result.returncode == 1
+    flagged = sorted(d["urn"].rsplit("::", 1)[-1] for d in document["diagnostics"])
+    assert flagged == ["access-logs-encryption", "ledger-encryption"]
+
+
+def test_missing_project_exits_2(tmp_path: Path) -> None:
+    result = preview(tmp_path)
+    assert result.returncode == 2
+    assert "no Pulumi.yaml here" in result.stderr
+
+
+def test_sarif_has_one_result_per_violation_at_the_program(tmp_path: Path) -> None:
+    sarif = tmp_path / "out.sarif"
+    result = preview(PROGRAMS / "bare-bucket", "--sarif", sarif)
+    assert result.returncode == 1
+    document = json.loads(sarif.read_text())
+    assert document["version"] == "2.1.0"
+    (run,) = document["runs"]
+    rules = {r["id"] for r in run["tool"]["driver"]["rules"]}
+    assert "s3-kms-key-allowed" in rules and len(rules) == 6
+    (only,) = run["results"]
+    assert only["ruleId"] == "s3-bucket-encryption-declared" and only["level"] == "error"
+    location = only["locations"][0]
+    assert location["physicalLocation"]["artifactLocation"]["uri"] == "__main__.py"
+    assert location["logicalLocations"][0]["name"] == "forgotten"
+    assert run["tool"]["driver"]["rules"][only["ruleIndex"]]["id"] == only["ruleId"]
