@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
-import traceback
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -54,23 +52,13 @@ def _read_pack_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _program_error(error: BaseException, program: Path, stack_file: Path) -> str:
-    import pulumi
-
-    if isinstance(error, pulumi.RunError):
-        return f"{program} stopped (stack config: {stack_file}): {error}"
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith(str(program.parent))]
-    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return f"{program}: the program raised {type(error).__name__}{where}: {error}"
-
-
 def preview(args: argparse.Namespace) -> int:
-    from bucketguard.preview.analyzer import PackError, PolicyPackProcess, run_preview_analysis
-    from bucketguard.preview.capture import capture_program_dir
+    from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.project import ProjectError, config_for_runtime, load_project
     from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
+    from bucketguard.preview.session import run_program_streaming
 
-    timings: dict[str, float] = {}
+    timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(args.program_dir, args.stack)
     except ProjectError as error:
@@ -88,46 +76,30 @@ def preview(args: argparse.Namespace) -> int:
         return PolicyPackProcess(pack_dir, project=project.name, stack=project.stack,
                                  config=config_for_runtime(project))
 
-    started = time.perf_counter()
+    configs = [
+        (pack_configs[i] if i < len(pack_configs) else None,
+         str(config_paths[i]) if i < len(config_paths) else "policy pack config")
+        for i in range(len(pack_dirs))
+    ]
     with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
-        packs: list[PolicyPackProcess] = []
         try:
             try:
-                capture = capture_program_dir(project.main, project=project.name, stack=project.stack,
-                                              config=config_for_runtime(project), secret_keys=project.secret_keys)
-            except Exception as error:
-                raise Broken(_program_error(
-                    error, project.main, project.folder / f"Pulumi.{project.stack}.yaml")) from None
-            timings["program"] = time.perf_counter() - started
-            for future in futures:
-                try:
-                    packs.append(future.result())
-                except PackError as error:
-                    raise Broken(str(error)) from None
-            timings["pack start (parallel with the program)"] = max(p.start_seconds() for p in packs)
-            analysis_started = time.perf_counter()
-            diagnostics = []
-            described = []
-            for index, pack in enumerate(packs):
-                source = str(config_paths[index]) if index < len(config_paths) else "policy pack config"
-                try:
-                    pack.configure(pack_configs[index] if index < len(pack_configs) else None, source)
-                except PackError as error:
-                    raise Broken(str(error)) from None
-                assert pack.info is not None
-                described.append((pack.info.name, pack.version, pack.policies()))
-                diagnostics.extend(run_preview_analysis(pack, capture.resources))
-            timings["analysis"] = time.perf_counter() - analysis_started
+                streamed = run_program_streaming(project.folder, project.stack, futures, configs)
+            except PackError as error:
+                raise Broken(str(error)) from None
+            if streamed.error is not None:
+                raise Broken(streamed.error)
+            capture = streamed.capture
+            timings.update(streamed.timings)
+            described = [(p.info.name if p.info else "", p.version, p.policies()) for p in streamed.packs]
+            diagnostics = streamed.diagnostics
         finally:
-            for pack in packs:
-                pack.close()
             for future in futures:
-                if future.done() and future.exception() is None and future.result() not in packs:
+                if future.done() and future.exception() is None:
                     future.result().close()
 
     result = PreviewResult(capture, project.main, diagnostics, described, project.secret_keys, timings)
-    report_started = time.perf_counter()
     if args.sarif:
         args.sarif.write_text(json.dumps(to_sarif(result, project.folder), indent=2) + "\n")
     if args.json:
@@ -135,7 +107,6 @@ def preview(args: argparse.Namespace) -> int:
     else:
         color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
         sys.stdout.write(render_text(result, color))
-    timings["report"] = time.perf_counter() - report_started
     return result.exit_code()
 
 

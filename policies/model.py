@@ -32,6 +32,13 @@ INLINE_PROPERTY = {
 }
 # The property that holds a bucket's name, by bucket type.
 NAME_PROPERTY = {BUCKET: "bucket", BUCKET_V2: "bucket", NATIVE_BUCKET: "bucketName"}
+# The only properties any check reads, by type: the pack copies just these out of the SDK's proxies.
+READ_PROPERTIES: dict[str, tuple[str, ...]] = {
+    **{t: ("id", NAME_PROPERTY[t], INLINE_PROPERTY[t]) for t in (BUCKET, BUCKET_V2, NATIVE_BUCKET)},
+    CONFIGURATION: ("bucket", "rules"),
+    CONFIGURATION_V2: ("bucket", "rules"),
+    KMS_KEY: ("id", "arn", "keyId"),
+}
 
 _SHORT_TYPES = {
     BUCKET: "aws.s3.Bucket",

@@ -26,7 +26,15 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import Secret
 
-from policies.model import BUCKET_TYPES, CONFIGURATION_TYPES, RELEVANT_TYPES, PlainResource, build_stack_view
+from policies.model import (
+    BUCKET_TYPES,
+    CONFIGURATION_TYPES,
+    READ_PROPERTIES,
+    RELEVANT_TYPES,
+    PlainResource,
+    StackView,
+    build_stack_view,
+)
 from policies.spec import PolicySpec
 
 _ANALYZED_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES
@@ -35,6 +43,12 @@ MALFORMED = "<too deeply nested>"
 
 # URN -> the inputs Analyze showed (plain data). Written by resource policies, read by stack ones.
 SEEN_INPUTS: dict[str, dict[str, Any]] = {}
+# The stack policies of one AnalyzeStack share one StackView. The SDK hands each policy its own copy
+# of the same resources, so the view is keyed by what identifies that call: the resources' URNs and
+# property counts, and how many Analyze calls came before it (the engine sends AnalyzeStack once,
+# after every Analyze of the preview).
+_analyze_calls = 0
+_shared_view: tuple[tuple[Any, ...], StackView] | None = None
 
 _LEVELS = {
     "advisory": EnforcementLevel.ADVISORY,
@@ -48,18 +62,29 @@ _SEVERITIES = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.
 
 def plain(value: Any, depth: int = 0) -> Any:
     """Unwrap the SDK's unknown-checking proxies into plain dicts and lists, without raising on
-    unknowns (they stay as the engine's sentinel strings)."""
+    unknowns (they stay as the engine's sentinel strings). Exact type tests: this runs for every
+    property the checks read, and abstract-class checks cost more than the rest of it."""
     if depth > _MAX_DEPTH:
         return MALFORMED
-    if isinstance(value, (_DictProxy, _ListProxy)):
+    kind = type(value)
+    if kind is _DictProxy or kind is _ListProxy:
         value = value["__target"]
-    if isinstance(value, Secret):
-        value = value.value
+        kind = type(value)
+    if kind is Secret:
+        return plain(value.value, depth + 1)
+    if kind is dict:
+        return {str(k): plain(v, depth + 1) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(v, depth + 1) for v in value]
     if isinstance(value, Mapping):
         return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v, depth + 1) for v in value]
     return value
+
+
+def read_properties(type_token: str, props: Any) -> dict[str, Any]:
+    """Plain copies of just the properties the checks read for this type."""
+    target = props["__target"] if type(props) is _DictProxy else props
+    return {key: plain(target[key]) for key in READ_PROPERTIES[type_token] if key in target}
 
 
 def _internal_error(spec: PolicySpec, error: Exception) -> str:
@@ -75,7 +100,9 @@ def _resource_validate(spec: PolicySpec) -> Any:
         if args.resource_type not in _ANALYZED_TYPES:
             return
         try:
-            props = plain(args.props)
+            global _analyze_calls
+            _analyze_calls += 1
+            props = read_properties(args.resource_type, args.props)
             SEEN_INPUTS[args.urn] = props
             resource = PlainResource(args.urn, args.resource_type, args.name, props)
             messages = check(resource, args.get_config())
@@ -87,23 +114,32 @@ def _resource_validate(spec: PolicySpec) -> Any:
     return validate
 
 
+def _stack_view(args: StackValidationArgs) -> StackView:
+    global _shared_view
+    relevant = [r for r in args.resources if r.resource_type in RELEVANT_TYPES]
+    key = (_analyze_calls, *((r.urn, len(r.props)) for r in relevant))
+    if _shared_view is not None and _shared_view[0] == key:
+        return _shared_view[1]
+    view = build_stack_view(
+        PlainResource(
+            r.urn, r.resource_type, r.name, read_properties(r.resource_type, r.props),
+            {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
+            SEEN_INPUTS.get(r.urn),
+        )
+        for r in relevant
+    )
+    _shared_view = (key, view)
+    return view
+
+
 def _stack_validate(spec: PolicySpec) -> Any:
     check = spec.stack_check
     assert check is not None
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         try:
-            resources = [
-                PlainResource(
-                    r.urn, r.resource_type, r.name, plain(r.props),
-                    {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
-                    SEEN_INPUTS.get(r.urn),
-                )
-                for r in args.resources
-                if r.resource_type in RELEVANT_TYPES
-            ]
-            findings = check(build_stack_view(resources), args.get_config())
-        except Exception as error:
+            findings = check(_stack_view(args), args.get_config())
+        except Exception as error:  # a pack must never crash: fail closed instead
             report_violation(_internal_error(spec, error), None)
             return
         for finding in findings:

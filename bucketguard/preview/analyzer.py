@@ -140,6 +140,7 @@ class PolicyPackProcess:
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self.port = self._read_port()
+        self.start_duration = time.perf_counter() - self.started_at
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.info: analyzer_pb2.AnalyzerInfo | None = None
@@ -170,7 +171,8 @@ class PolicyPackProcess:
             ) from None
 
     def start_seconds(self) -> float:
-        return time.perf_counter() - self.started_at
+        """Seconds from launch to the port line."""
+        return self.start_duration
 
     def handshake_and_describe(self) -> analyzer_pb2.AnalyzerInfo:
         """Handshake, ConfigureStack, GetPluginInfo and GetAnalyzerInfo, in the engine's order."""

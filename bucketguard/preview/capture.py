@@ -92,9 +92,10 @@ class CapturingMonitor(mocks.MockMonitor):
     carry the whole chain of component types. Registrations are recorded with engine URNs.
     """
 
-    def __init__(self, capture: Capture) -> None:
+    def __init__(self, capture: Capture, on_register: Callable[[Registration], None] | None = None) -> None:
         super().__init__(_OfflineMocks(capture))
         self.capture = capture
+        self.on_register = on_register
         self._engine_urns: dict[str, str] = {}
         self._qualified_types: dict[str, str] = {}
 
@@ -116,12 +117,12 @@ class CapturingMonitor(mocks.MockMonitor):
 
         inputs = json_format.MessageToDict(request.object)
         if request.type == STACK_TYPE:
-            self.capture.resources.append(Registration(urn, request.type, request.name, False, None, {}, {}))
+            self._record(Registration(urn, request.type, request.name, False, None, {}, {}))
             return resource_pb2.RegisterResourceResponse(urn=mock_urn)
 
         checked = engine.check(request.type, request.name, inputs)
         outputs = engine.planned_outputs(request.type, checked, request.custom)
-        self.capture.resources.append(Registration(
+        self._record(Registration(
             urn=urn,
             type=request.type,
             name=request.name,
@@ -148,6 +149,12 @@ class CapturingMonitor(mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=mock_urn, id="", object=response_object)
 
 
+    def _record(self, registration: Registration) -> None:
+        self.capture.resources.append(registration)
+        if self.on_register is not None:
+            self.on_register(registration)
+
+
 class _LogCapture(mocks.MockEngine):
     def __init__(self, capture: Capture) -> None:
         super().__init__(None)
@@ -169,10 +176,12 @@ def capture_program(
     config: dict[str, Any] | None = None,
     secret_keys: list[str] | None = None,
     into: Capture | None = None,
+    on_register: Callable[[Registration], None] | None = None,
 ) -> Capture:
     """Run `program` (a callable that declares resources) as a preview and return what it
     registered. Exceptions from the program propagate after the runtime has settled; pass `into`
-    to keep what was registered before."""
+    to keep what was registered before. `on_register` sees each registration as it happens (from
+    the runtime's worker threads), as the engine analyzes resources while the program runs."""
     capture = into if into is not None else Capture(project, stack)
 
     def run() -> None:
@@ -184,7 +193,7 @@ def capture_program(
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            monitor = CapturingMonitor(capture)
+            monitor = CapturingMonitor(capture, on_register)
             mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
             settings = pulumi.runtime.settings.SETTINGS
             settings.engine = _LogCapture(capture)
@@ -208,6 +217,7 @@ def capture_program_dir(
     config: dict[str, Any] | None = None,
     secret_keys: list[str] | None = None,
     into: Capture | None = None,
+    on_register: Callable[[Registration], None] | None = None,
 ) -> Capture:
     """Run a Python program's entry file (`__main__.py` or the `main:` of Pulumi.yaml) as a preview,
     with its folder as working directory and first on sys.path, as the language host does."""
@@ -225,7 +235,8 @@ def capture_program_dir(
     os.chdir(folder)
     try:
         return capture_program(
-            program, project=project, stack=stack, config=config, secret_keys=secret_keys, into=into
+            program, project=project, stack=stack, config=config, secret_keys=secret_keys, into=into,
+            on_register=on_register,
         )
     finally:
         os.chdir(previous)

@@ -135,6 +135,7 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "unansweredInvokes": cap.unanswered_invokes,
             "undecryptedSecrets": result.undecrypted_secrets,
         },
+        "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
 
 
