@@ -33,6 +33,30 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    audit = commands.add_parser(
+        "audit", help="judge (and with --fix, set) the default encryption of existing buckets through the S3 API")
+    audit.add_argument("--endpoint-url", help="S3 endpoint (default: AWS)")
+    audit.add_argument("--region", help="AWS region of the client")
+    audit.add_argument("--profile", help="AWS profile")
+    audit.add_argument("--policy-pack-config", type=Path, metavar="FILE",
+                       help="the same JSON file as `pulumi preview --policy-pack-config`")
+    audit.add_argument("--bucket", action="append", dest="buckets", metavar="NAME",
+                       help="audit only this bucket; repeatable (default: every bucket ListBuckets returns)")
+    audit.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    audit.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
+    audit.add_argument("--fix", action="store_true",
+                       help="PutBucketEncryption on each bucket failing a mandatory rule (nothing is written without it)")
+    audit.add_argument("--force", action="store_true", help="with --fix: also replace a customer managed key")
+    audit.add_argument("--sse-algorithm", help="fix setting: overrides bucketguard:defaults")
+    audit.add_argument("--kms-key-id", help="fix setting: overrides bucketguard:defaults")
+    audit.add_argument("--use-aws-managed-key", action="store_true", default=None, help="fix setting: the aws/s3 key")
+    audit.add_argument("--project-dir", type=Path, default=Path("."),
+                       help="Pulumi project whose bucketguard:defaults is the fix setting (default .)")
+    audit.add_argument("--stack", default="dev", help="stack whose config holds bucketguard:defaults (default dev)")
+    audit.add_argument("--import-file", type=Path, metavar="FILE",
+                       help="write a `pulumi import --file` document for the non-compliant buckets")
+    audit.add_argument("--concurrency", type=int, default=16, help="buckets read at once (default 16)")
     return parser
 
 
@@ -40,7 +64,7 @@ class Broken(Exception):
     """Something the user must fix before a verdict is possible (exit 2)."""
 
 
-def _read_pack_config(path: Path) -> dict[str, Any]:
+def read_pack_config(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -67,7 +91,7 @@ def preview(args: argparse.Namespace) -> int:
     config_paths = args.pack_configs or []
     if len(config_paths) > len(pack_dirs):
         raise Broken("more --policy-pack-config files than policy packs; give one per --policy-pack, in order")
-    pack_configs = [_read_pack_config(p) for p in config_paths]
+    pack_configs = [read_pack_config(p) for p in config_paths]
     for pack_dir in pack_dirs:
         if not (pack_dir / "PulumiPolicy.yaml").exists():
             raise Broken(f"{pack_dir}: not a policy pack folder (no PulumiPolicy.yaml)")
@@ -115,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "preview":
             return preview(args)
+        if args.command == "audit":
+            from bucketguard.audit_cli import run_audit
+
+            return run_audit(args)
     except Broken as error:
         print(f"bucketguard: error: {error}", file=sys.stderr)
         return EXIT_BROKEN

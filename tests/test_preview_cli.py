@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import pytest
 from helpers import ROOT
 
@@ -125,3 +126,17 @@ def test_sarif_has_one_result_per_violation_at_the_program(tmp_path: Path) -> No
     assert location["physicalLocation"]["artifactLocation"]["uri"] == "__main__.py"
     assert location["logicalLocations"][0]["name"] == "forgotten"
     assert run["tool"]["driver"]["rules"][only["ruleIndex"]]["id"] == only["ruleId"]
+
+
+def test_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path: Path) -> None:
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    validator = jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+    for program in ("bare-bucket", "native-bucket", "attached"):
+        sarif = tmp_path / f"{program}.sarif"
+        preview(PROGRAMS / program, "--sarif", sarif)
+        document = json.loads(sarif.read_text())
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(document)]
+        assert errors == [], program
+    broken = json.loads((tmp_path / "bare-bucket.sarif").read_text())
+    broken["runs"][0]["results"][0]["level"] = "fatal"  # the schema must be able to say no
+    assert list(validator.iter_errors(broken))

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import jsonschema
 import yaml
 from google.protobuf import empty_pb2, json_format, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from bucketguard.policy_config import PolicyConfigError, PolicyDescription, ResolvedConfig, resolve_policy_config
 from bucketguard.preview.capture import Registration
 
 LEVEL_NAMES = {
@@ -204,52 +204,20 @@ class PolicyPackProcess:
             ))
         return result
 
-    def configure(self, user_config: Mapping[str, Any] | None = None, source: str = "policy pack config") -> dict[
-            str, tuple[str, dict[str, Any]]]:
-        """Build each policy's config as the engine does, validate it, and send Configure.
-
-        Returns policy name -> (level, properties)."""
+    def configure(self, user_config: Mapping[str, Any] | None = None,
+                  source: str = "policy pack config") -> ResolvedConfig:
+        """Build each policy's config as the engine does, validate it, and send Configure."""
         info = self.info or self.handshake_and_describe()
-        metas = {p.name: p for p in self.policies()}
-        built: dict[str, tuple[str, dict[str, Any]]] = {}
-        for meta in metas.values():
-            defaults = {k: v["default"] for k, v in meta.config_schema.items()
-                        if isinstance(v, dict) and "default" in v}
-            built[meta.name] = (meta.level, defaults)
-        for name, initial in info.initialConfig.items():
-            if name in built:
-                level, props = built[name]
-                if initial.enforcementLevel:
-                    level = LEVEL_NAMES.get(initial.enforcementLevel, level)
-                built[name] = (level, {**props, **json_format.MessageToDict(initial.properties)})
-        for key, value in (user_config or {}).items():
-            targets = list(built) if key == "all" else [key]
-            if key != "all" and key not in built:
-                raise PackError(f"{source}: {key!r} is not a policy of pack {info.name!r} "
-                                f"(its policies: {', '.join(built)})")
-            level_value = value if isinstance(value, str) else (value or {}).get("enforcementLevel") \
-                if isinstance(value, dict) else None
-            if not isinstance(value, (str, dict)):
-                raise PackError(f"{source}: {key}: expected an enforcement level or an object, got {value!r}")
-            if level_value is not None and level_value not in LEVELS:
-                raise PackError(f"{source}: {key}: enforcementLevel {level_value!r} is not one of "
-                                f"{', '.join(LEVELS)}")
-            for name in targets:
-                level, props = built[name]
-                if level_value is not None:
-                    level = level_value
-                if isinstance(value, dict) and key != "all":
-                    props = {**props, **{k: v for k, v in value.items() if k != "enforcementLevel"}}
-                built[name] = (level, props)
-        for name, (_, props) in built.items():
-            meta = metas[name]
-            schema = {"type": "object", "properties": meta.config_schema, "required": list(meta.required),
-                      "additionalProperties": False}
-            errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(props), key=lambda e: list(e.path))
-            if errors:
-                first = errors[0]
-                where = ".".join(str(p) for p in first.path)
-                raise PackError(f"{source}: {name}{'.' + where if where else ''}: {first.message}")
+        initial = {
+            name: (LEVEL_NAMES.get(value.enforcementLevel) if value.enforcementLevel else None,
+                   json_format.MessageToDict(value.properties))
+            for name, value in info.initialConfig.items()
+        }
+        described = [PolicyDescription(p.name, p.level, p.config_schema, p.required) for p in self.policies()]
+        try:
+            built = resolve_policy_config(described, user_config, source, info.name, initial)
+        except PolicyConfigError as error:
+            raise PackError(str(error)) from None
         self.stub.Configure(analyzer_pb2.ConfigureAnalyzerRequest(policyConfig={
             name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
             for name, (level, props) in built.items()

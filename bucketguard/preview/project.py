@@ -40,8 +40,9 @@ def _full_key(project: str, key: str) -> str:
     return key if ":" in key else f"{project}:{key}"
 
 
-def load_project(folder: Path, stack: str | None = None) -> Project:
-    """Load the project in `folder`; the stack defaults to the only `Pulumi.<stack>.yaml`, else `dev`."""
+def load_project(folder: Path, stack: str | None = None, need_program: bool = True) -> Project:
+    """Load the project in `folder`; the stack defaults to the only `Pulumi.<stack>.yaml`, else `dev`.
+    `need_program=False` reads the config of a project whose program is elsewhere (the audit)."""
     folder = folder.resolve()
     project_file = next((folder / n for n in ("Pulumi.yaml", "Pulumi.yml") if (folder / n).exists()), None)
     if project_file is None:
@@ -57,7 +58,7 @@ def load_project(folder: Path, stack: str | None = None) -> Project:
     main = folder / str(data.get("main") or ".")
     if main.is_dir():
         main = main / "__main__.py"
-    if not main.exists():
+    if need_program and not main.exists():
         raise ProjectError(f"{project_file}: the program {main} does not exist")
 
     if stack is None:

@@ -142,6 +142,53 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
 _SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warning", "disabled": "none"}
 
 
+@dataclass(frozen=True)
+class SarifResult:
+    """One violation for SARIF: which rule, how serious, what, and where."""
+
+    policy: str
+    level: str
+    message: str
+    name: str  # the resource or bucket
+    fully_qualified_name: str  # its URN or ARN
+    uri: str | None = None  # the file to point at, when there is one
+
+
+def sarif_run(tool: str, version: str, policies: list[PolicyMeta], results: list[SarifResult]) -> dict[str, Any]:
+    """One SARIF 2.1.0 run: rule metadata from the policies, one result per violation."""
+    rules = [
+        {
+            "id": p.name,
+            "name": p.name,
+            "shortDescription": {"text": p.description},
+            "fullDescription": {"text": p.description},
+            "help": {"text": p.remediation or p.description},
+            "defaultConfiguration": {"level": _SARIF_LEVELS.get(p.level, "warning")},
+            "properties": {"severity": p.severity, "enforcementLevel": p.level,
+                           **({"framework": p.framework} if p.framework else {})},
+        }
+        for p in policies
+    ]
+    index = {p.name: i for i, p in enumerate(policies)}
+    entries = []
+    for r in results:
+        location: dict[str, Any] = {
+            "logicalLocations": [{"name": r.name, "fullyQualifiedName": r.fully_qualified_name, "kind": "resource"}],
+        }
+        if r.uri is not None:
+            location["physicalLocation"] = {"artifactLocation": {"uri": r.uri}, "region": {"startLine": 1}}
+        entry: dict[str, Any] = {"ruleId": r.policy, "level": _SARIF_LEVELS.get(r.level, "warning"),
+                                 "message": {"text": r.message}, "locations": [location]}
+        if r.policy in index:
+            entry["ruleIndex"] = index[r.policy]
+        entries.append(entry)
+    return {"tool": {"driver": {"name": tool, "version": version, "rules": rules}}, "results": entries}
+
+
+def sarif_log(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": runs}
+
+
 def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
     """SARIF 2.1.0: one run per pack, one result per violation, located at the program file."""
     try:
@@ -149,41 +196,10 @@ def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
     except ValueError:
         program_uri = result.program.resolve().as_uri()
     names = {r.urn: r.name for r in result.capture.resources}
-    runs = []
-    for pack_name, version, policies in result.packs:
-        rules = [
-            {
-                "id": p.name,
-                "name": p.name,
-                "shortDescription": {"text": p.description},
-                "fullDescription": {"text": p.description},
-                "help": {"text": p.remediation or p.description},
-                "defaultConfiguration": {"level": _SARIF_LEVELS.get(p.level, "warning")},
-                "properties": {"severity": p.severity, "enforcementLevel": p.level,
-                               **({"framework": p.framework} if p.framework else {})},
-            }
-            for p in policies
-        ]
-        index = {p.name: i for i, p in enumerate(policies)}
-        results = []
-        for d in result.diagnostics:
-            if d.pack != pack_name:
-                continue
-            entry: dict[str, Any] = {
-                "ruleId": d.policy,
-                "level": _SARIF_LEVELS.get(d.level, "warning"),
-                "message": {"text": d.message},
-                "locations": [{
-                    "physicalLocation": {"artifactLocation": {"uri": program_uri}, "region": {"startLine": 1}},
-                    "logicalLocations": [{"name": names.get(d.urn, d.urn), "fullyQualifiedName": d.urn,
-                                          "kind": "resource"}],
-                }],
-            }
-            if d.policy in index:
-                entry["ruleIndex"] = index[d.policy]
-            results.append(entry)
-        runs.append({
-            "tool": {"driver": {"name": pack_name, "version": version, "rules": rules}},
-            "results": results,
-        })
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": runs}
+    return sarif_log([
+        sarif_run(pack_name, version, policies, [
+            SarifResult(d.policy, d.level, d.message, names.get(d.urn, d.urn), d.urn, program_uri)
+            for d in result.diagnostics if d.pack == pack_name
+        ])
+        for pack_name, version, policies in result.packs
+    ])

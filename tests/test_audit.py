@@ -1,0 +1,256 @@
+"""`bucketguard audit` against a real HTTP S3 API on loopback: moto's standalone server, started and
+stopped here (no in-process patching), driven through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from helpers import ROOT
+
+pytestmark = pytest.mark.slow
+KEY_A = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_B = "arn:aws:kms:us-east-1:123456789012:key/00000000-1111-2222-3333-444444444444"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1)
+            break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError("moto server did not start") from None
+            time.sleep(0.2)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture
+def s3(endpoint: str) -> Any:
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+def encrypt(s3: Any, bucket: str, algorithm: str | None, key: str | None = None, bucket_key: bool = False) -> None:
+    s3.create_bucket(Bucket=bucket)
+    if algorithm is None:
+        return
+    default: dict[str, str] = {"SSEAlgorithm": algorithm}
+    if key:
+        default["KMSMasterKeyID"] = key
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bucket_key}]})
+
+
+def state(s3: Any, bucket: str) -> Any:
+    try:
+        return s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    except s3.exceptions.ClientError as error:
+        return error.response["Error"]["Code"]
+
+
+def audit(endpoint: str, *args: str | Path, cwd: Path | None = None) -> tuple[int, Any, str]:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS}
+    done = subprocess.run([sys.executable, "-m", "bucketguard", "audit", "--endpoint-url", endpoint,
+                           *map(str, args)], capture_output=True, text=True, env=env, timeout=300,
+                          cwd=cwd or ROOT / "tests" / "programs" / "bare-bucket")
+    document = json.loads(done.stdout) if "--json" in args and done.stdout else done.stdout
+    return done.returncode, document, done.stderr
+
+
+def verdicts(document: Any) -> dict[str, tuple[str, set[tuple[str, str]]]]:
+    return {b["name"]: (b["verdict"], {(f["policyName"], f["enforcementLevel"]) for f in b["findings"]})
+            for b in document["buckets"]}
+
+
+def test_each_kind_of_encryption_is_judged_like_the_pack(endpoint: str, s3: Any) -> None:
+    encrypt(s3, "none", None)
+    encrypt(s3, "sse-s3", "AES256")
+    encrypt(s3, "kms-bucket-key", "aws:kms", KEY_A, bucket_key=True)
+    encrypt(s3, "kms-no-bucket-key", "aws:kms", KEY_A)
+    encrypt(s3, "dsse", "aws:kms:dsse", KEY_A)
+    code, document, _ = audit(endpoint, "--json")
+    got = verdicts(document)
+    sse_c = ("s3-sse-c-blocked", "advisory")  # moto does not keep BlockedEncryptionTypes
+    assert got == {
+        "none": ("FAIL", {("s3-bucket-encryption-declared", "mandatory")}),
+        "sse-s3": ("advisory", {sse_c}),
+        "kms-bucket-key": ("advisory", {sse_c}),
+        "kms-no-bucket-key": ("advisory", {sse_c, ("s3-bucket-key-enabled", "advisory")}),
+        "dsse": ("advisory", {sse_c}),
+    }
+    assert code == 1
+    message = next(f["message"] for b in document["buckets"] if b["name"] == "none" for f in b["findings"])
+    assert "declares no default encryption" in message
+
+
+def test_allowed_keys_and_algorithms_come_from_the_same_pack_config(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "good-key", "aws:kms", KEY_A, bucket_key=True)
+    encrypt(s3, "other-key", "aws:kms", KEY_B, bucket_key=True)
+    encrypt(s3, "sse-s3", "AES256")
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({
+        "s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]},
+        "s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["aws:kms"]},
+        "s3-sse-c-blocked": "disabled",
+    }))
+    code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config)
+    assert verdicts(document) == {
+        "good-key": ("ok", set()),
+        "other-key": ("FAIL", {("s3-kms-key-allowed", "mandatory")}),
+        "sse-s3": ("FAIL", {("s3-encryption-algorithm-allowed", "mandatory")}),
+    }
+    assert code == 1
+
+
+def test_nothing_is_written_without_fix(endpoint: str, s3: Any) -> None:
+    encrypt(s3, "none", None)
+    audit(endpoint, "--json")
+    assert state(s3, "none") == "ServerSideEncryptionConfigurationNotFoundError"
+
+
+def test_fix_changes_exactly_the_non_compliant_buckets(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "none-1", None)
+    encrypt(s3, "none-2", None)
+    encrypt(s3, "sse-s3", "AES256")
+    encrypt(s3, "kms", "aws:kms", KEY_A, bucket_key=True)
+    before = {b: state(s3, b) for b in ("sse-s3", "kms")}
+    code, document, _ = audit(endpoint, "--json", "--fix", "--sse-algorithm", "AES256")
+    assert code == 0
+    for bucket in ("none-1", "none-2"):
+        rule = state(s3, bucket)["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert {b: state(s3, b) for b in ("sse-s3", "kms")} == before
+    fixes = {b["name"]: b["fix"] for b in document["buckets"]}
+    assert fixes["sse-s3"] is None and fixes["kms"] is None
+    assert fixes["none-1"]["before"] is None
+    assert fixes["none-1"]["after"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert document["summary"]["fixed"] == 2
+
+
+def test_fix_uses_the_projects_defaults_and_refuses_to_invent_a_key(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "none", None)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: bucketguard\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text(f"config:\n  bucketguard:defaults:\n    kmsKeyId: {KEY_A}\n")
+    code, _, _ = audit(endpoint, "--json", "--fix", cwd=project)
+    assert code == 0
+    rule = state(s3, "none")["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_A}
+    assert rule["BucketKeyEnabled"] is True
+
+    encrypt(s3, "none-2", None)
+    (project / "Pulumi.dev.yaml").write_text("config:\n  bucketguard:defaults:\n    sseAlgorithm: aws:kms\n")
+    code, _, stderr = audit(endpoint, "--fix", cwd=project)
+    assert code == 2
+    assert "pass --kms-key-id ARN or --use-aws-managed-key" in stderr
+    assert state(s3, "none-2") == "ServerSideEncryptionConfigurationNotFoundError"
+
+
+def test_a_customer_key_is_only_replaced_when_forced(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "locked", "aws:kms", KEY_B, bucket_key=True)
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}}))
+    before = state(s3, "locked")
+    code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A)
+    assert code == 1
+    assert state(s3, "locked") == before
+    assert "--force" in document["buckets"][0]["fix"]["skipped"]
+    code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A,
+                              "--force")
+    assert code == 0
+    assert state(s3, "locked")["Rules"][0]["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == KEY_A
+
+
+def test_a_failing_bucket_is_reported_and_the_audit_goes_on(endpoint: str, s3: Any) -> None:
+    encrypt(s3, "fine", "AES256")
+    code, document, _ = audit(endpoint, "--json", "--bucket", "fine", "--bucket", "gone-bucket")
+    got = {b["name"]: b for b in document["buckets"]}
+    assert got["fine"]["verdict"] == "advisory"
+    assert got["gone-bucket"]["verdict"] == "error"
+    assert got["gone-bucket"]["error"].startswith("NoSuchBucket")
+    assert code == 1
+
+
+def test_a_few_hundred_buckets(endpoint: str, s3: Any) -> None:
+    for i in range(300):
+        encrypt(s3, f"bulk-{i:03d}", None if i % 3 == 0 else "AES256")
+    code, document, _ = audit(endpoint, "--json", "--concurrency", "24")
+    assert document["summary"]["buckets"] == 300
+    assert document["summary"]["failing"] == 100
+    failing = sorted(b["name"] for b in document["buckets"] if b["verdict"] == "FAIL")
+    assert failing == [f"bulk-{i:03d}" for i in range(0, 300, 3)]
+    assert code == 1
+
+
+def test_import_file_brings_the_non_compliant_buckets_under_bucket_encryption(
+        endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "legacy-a", None)
+    encrypt(s3, "fine", "AES256")
+    target = tmp_path / "import.json"
+    audit(endpoint, "--json", "--import-file", target)
+    assert json.loads(target.read_text()) == {"resources": [
+        {"type": "bucketguard:index:BucketEncryption", "name": "attach-legacy-a", "component": True},
+        {"type": "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+         "name": "attach-legacy-a-encryption", "id": "legacy-a", "parent": "attach-legacy-a"},
+    ]}
+
+
+def test_table_and_sarif(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "none", None)
+    sarif = tmp_path / "audit.sarif"
+    code, table, _ = audit(endpoint, "--sarif", sarif)
+    assert code == 1
+    assert table.splitlines()[0].split() == ["bucket", "region", "algorithm", "key", "bucket", "key", "verdict"]
+    assert table.splitlines()[1].split() == ["none", "us-east-1", "none", "-", "-", "FAIL"]
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    document = json.loads(sarif.read_text())
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(document)) == []
+    assert [r["ruleId"] for r in document["runs"][0]["results"]] == ["s3-bucket-encryption-declared"]
+
+
+def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowStackKeys": "maybe"}}))
+    code, _, stderr = audit(endpoint, "--policy-pack-config", config)
+    assert code == 2 and "allowStackKeys: 'maybe' is not of type 'boolean'" in stderr
+    code, _, stderr = audit("http://127.0.0.1:9")
+    assert code == 2 and "ListBuckets failed" in stderr
+
+
+def test_progress_line_draws_a_bar() -> None:
+    import io
+
+    from bucketguard.audit import ProgressLine
+
+    out = io.StringIO()
+    bar = ProgressLine(out)
+    bar(1, 4)
+    bar(4, 4)
+    assert out.getvalue() == "\raudit [#######.......................] 1/4\raudit [##############################] 4/4\n"
