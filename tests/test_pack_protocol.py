@@ -16,6 +16,7 @@ from helpers import ROOT, UNKNOWN
 
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess, run_preview_analysis
 from bucketguard.preview.capture import Registration
+from bucketguard.preview.engine import contains_unknown
 
 pytestmark = pytest.mark.protocol
 
@@ -54,7 +55,7 @@ class Stack:
         urn = self.urn(qualified or type_token, name)
         parent_urn = self.root if parent == "root" else parent
         if outputs is None:
-            outputs = {**{k: (UNKNOWN if _has_unknown(v) else v) for k, v in inputs.items()}, "id": UNKNOWN}
+            outputs = {**{k: (UNKNOWN if contains_unknown(v) else v) for k, v in inputs.items()}, "id": UNKNOWN}
         self.resources.append(Registration(
             urn=urn, type=type_token, name=name, custom=custom, parent=parent_urn, inputs=inputs,
             outputs=outputs, dependencies=sorted({u for us in (deps or {}).values() for u in us}),
@@ -83,16 +84,6 @@ class Stack:
 
     def key(self, name: str = "key") -> str:
         return self.add(KEY, name, {"enableKeyRotation": True}, {"id": UNKNOWN, "arn": UNKNOWN})
-
-
-def _has_unknown(value: Any) -> bool:
-    if value == UNKNOWN:
-        return True
-    if isinstance(value, dict):
-        return any(_has_unknown(v) for v in value.values())
-    if isinstance(value, list):
-        return any(_has_unknown(v) for v in value)
-    return False
 
 
 def rule(algorithm: Any = "aws:kms", key: Any = None, bucket_key: Any = True, sse_c: Any = ("SSE-C",)) -> dict[str, Any]:

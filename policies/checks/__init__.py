@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from bucketguard.rules import EncryptionRule
 from policies.model import (
     BUCKET_TYPES,
     CONFIGURATION_TYPES,
@@ -34,3 +37,20 @@ def unverifiable_rules(resource: PlainResource, what: str) -> str:
         f"{describe(resource.type, resource.name)}: its encryption rules are not known during preview, "
         f"so {what} cannot be verified; {UNKNOWN_RULES_FIX}."
     )
+
+
+def rule_messages(resource: PlainResource, what: str, problem: Callable[[EncryptionRule], str | None],
+                  fix: str) -> list[str]:
+    """One message per rule of `resource` that `problem` objects to; one if the rules are unknown."""
+    declaration = declaration_of(resource)
+    if declaration is None:
+        return []
+    if declaration.rules is None:
+        return [unverifiable_rules(resource, what)]
+    where = describe(resource.type, resource.name)
+    count = len(declaration.rules)
+    return [
+        f"{where}: {rule_label(index, count)}{message}; {fix}."
+        for index, rule in enumerate(declaration.rules)
+        if (message := problem(rule))
+    ]

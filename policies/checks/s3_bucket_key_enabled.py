@@ -6,25 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from bucketguard.rules import bucket_key_problem
-from policies.checks import declaration_of, rule_label, unverifiable_rules
-from policies.model import PlainResource, describe
+from policies.checks import rule_messages
+from policies.model import PlainResource
 from policies.spec import PolicySpec
 
 
 def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
-    declaration = declaration_of(resource)
-    if declaration is None:
-        return []
-    if declaration.rules is None:
-        return [unverifiable_rules(resource, "the Bucket Key")]
-    where = describe(resource.type, resource.name)
-    count = len(declaration.rules)
-    return [
-        f"{where}: {rule_label(index, count)}{problem}; set bucket_key_enabled=True "
-        "(the default of components.EncryptedBucket with aws:kms)."
-        for index, rule in enumerate(declaration.rules)
-        if (problem := bucket_key_problem(rule))
-    ]
+    return rule_messages(resource, "the Bucket Key", bucket_key_problem,
+                         "set bucket_key_enabled=True (the default of components.EncryptedBucket with aws:kms)")
 
 
 SPEC = PolicySpec(

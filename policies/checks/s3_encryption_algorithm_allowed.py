@@ -6,29 +6,19 @@ from collections.abc import Mapping
 from typing import Any
 
 from bucketguard.rules import ALGORITHMS, algorithm_problem
-from policies.checks import declaration_of, rule_label, unverifiable_rules
+from policies.checks import declaration_of, rule_messages
 from policies.model import PlainResource, describe
 from policies.spec import NIST_SC28, PolicySpec, setting
 
 
 def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
     declaration = declaration_of(resource)
-    if declaration is None:
-        return []
-    if declaration.rules is None:
-        return [unverifiable_rules(resource, "the algorithm")]
-    where = describe(resource.type, resource.name)
-    if not declaration.rules:
-        return [f"{where}: declares default encryption with no rules, so S3 would reject it or leave objects "
-                f"as before; declare one rule with an sseAlgorithm ({REMEDIATION_SHORT})."]
+    if declaration is not None and declaration.rules == ():
+        return [f"{describe(resource.type, resource.name)}: declares default encryption with no rules, so S3 "
+                f"would reject it or leave objects as before; declare one rule with an sseAlgorithm "
+                f"({REMEDIATION_SHORT})."]
     allowed = [a for a in setting(SPEC, config, "allowedAlgorithms") if isinstance(a, str)]
-    count = len(declaration.rules)
-    messages = []
-    for index, rule in enumerate(declaration.rules):
-        problem = algorithm_problem(rule, allowed)
-        if problem:
-            messages.append(f"{where}: {rule_label(index, count)}{problem}; {REMEDIATION_SHORT}.")
-    return messages
+    return rule_messages(resource, "the algorithm", lambda rule: algorithm_problem(rule, allowed), REMEDIATION_SHORT)
 
 
 REMEDIATION_SHORT = "set sse_algorithm on components.EncryptedBucket / components.BucketEncryption"

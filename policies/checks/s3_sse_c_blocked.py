@@ -6,25 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from bucketguard.rules import sse_c_problem
-from policies.checks import declaration_of, rule_label, unverifiable_rules
-from policies.model import PlainResource, describe
+from policies.checks import rule_messages
+from policies.model import PlainResource
 from policies.spec import PolicySpec
 
 
 def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
-    declaration = declaration_of(resource)
-    if declaration is None:
-        return []
-    if declaration.rules is None:
-        return [unverifiable_rules(resource, "SSE-C blocking")]
-    where = describe(resource.type, resource.name)
-    count = len(declaration.rules)
-    return [
-        f"{where}: {rule_label(index, count)}{problem}; components.EncryptedBucket and "
-        "components.BucketEncryption block SSE-C by default (block_sse_c=True)."
-        for index, rule in enumerate(declaration.rules)
-        if (problem := sse_c_problem(rule))
-    ]
+    return rule_messages(resource, "SSE-C blocking", sse_c_problem,
+                         "components.EncryptedBucket and components.BucketEncryption block SSE-C by default "
+                         "(block_sse_c=True)")
 
 
 SPEC = PolicySpec(
