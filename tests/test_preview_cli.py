@@ -140,3 +140,24 @@ def test_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path: Path) -> None:
     broken = json.loads((tmp_path / "bare-bucket.sarif").read_text())
     broken["runs"][0]["results"][0]["level"] = "fatal"  # the schema must be able to say no
     assert list(validator.iter_errors(broken))
+
+
+def test_lookups_are_answered_or_named_and_secure_config_is_reported() -> None:
+    result = preview(PROGRAMS / "lookups", "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    assert summary["unansweredInvokes"] == ["aws:ssm/getParameter:getParameter"]
+    assert summary["undecryptedSecrets"] == ["sample-lookups:apiToken"]
+    text = preview(PROGRAMS / "lookups", "--color", "never").stdout
+    assert "could not answer (their results were empty): aws:ssm/getParameter:getParameter" in text
+    assert "cannot be decrypted offline; the program saw them as unset: sample-lookups:apiToken" in text
+
+
+def test_answered_invokes_have_plausible_values() -> None:
+    from bucketguard.preview.capture import capture_program_dir
+    from bucketguard.preview.project import config_for_runtime, load_project
+
+    project = load_project(PROGRAMS / "lookups", "dev")
+    cap = capture_program_dir(project.main, project=project.name, stack="dev", config=config_for_runtime(project),
+                              secret_keys=project.secret_keys)
+    assert cap.by_name("logs", "aws:s3/bucket:Bucket").inputs["bucket"] == "logs-123456789012-us-east-1"

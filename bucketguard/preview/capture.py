@@ -5,12 +5,13 @@ dependencies and property dependencies)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import os
 import runpy
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,17 +73,36 @@ class _OfflineMocks(mocks.Mocks):
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
 
-    def call(self, args: mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: mocks.MockCallArgs) -> Any:
+        # A plain dict: the mock monitor iterates the failures of a returned tuple even when None.
         answer = engine.answer_invoke(args.token, dict(args.args))
         if answer is None:
             if args.token not in self.capture.unanswered_invokes:
                 self.capture.unanswered_invokes.append(args.token)
-            return {}, None
-        return answer, None
+            return {}
+        return answer
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         # Only `.get()` lookups (ReadResource) reach here: echo what was asked for.
         return args.resource_id or args.name, dict(args.inputs)
+
+
+@contextlib.contextmanager
+def _worker_thread_loop() -> Iterator[None]:
+    """The mock monitor makes an event loop on the runtime's worker thread for each invoke and never
+    closes it; give it one that is closed when the call returns."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            yield
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+        return
+    yield
 
 
 class CapturingMonitor(mocks.MockMonitor):
@@ -148,6 +168,14 @@ class CapturingMonitor(mocks.MockMonitor):
         # An empty id tells the SDK, in preview, that the id is unknown.
         return resource_pb2.RegisterResourceResponse(urn=mock_urn, id="", object=response_object)
 
+
+    def Invoke(self, request: Any) -> Any:
+        with _worker_thread_loop():
+            return super().Invoke(request)  # type: ignore[no-untyped-call]
+
+    def ReadResource(self, request: Any) -> Any:
+        with _worker_thread_loop():
+            return super().ReadResource(request)  # type: ignore[no-untyped-call]
 
     def _record(self, registration: Registration) -> None:
         self.capture.resources.append(registration)

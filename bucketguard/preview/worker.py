@@ -52,7 +52,11 @@ def main(folder: str, stack: str) -> int:
                             config=config_for_runtime(project), secret_keys=project.secret_keys,
                             into=capture, on_register=stream_registration)
     except Exception as error:  # any program failure is reported to the parent, not raised
-        _send(stream, {"error": program_error(error, project.main, project.folder / f"Pulumi.{project.stack}.yaml")})
+        message = program_error(error, project.main, project.folder / f"Pulumi.{project.stack}.yaml")
+        if capture.unanswered_invokes:
+            message += ("\n(invokes the offline preview could not answer returned empty results: "
+                        + ", ".join(capture.unanswered_invokes) + ")")
+        _send(stream, {"error": message})
         return 0
     _send(stream, {"done": {"unansweredInvokes": capture.unanswered_invokes, "logs": capture.logs}})
     return 0
