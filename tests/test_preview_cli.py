@@ -161,3 +161,25 @@ def test_answered_invokes_have_plausible_values() -> None:
     cap = capture_program_dir(project.main, project=project.name, stack="dev", config=config_for_runtime(project),
                               secret_keys=project.secret_keys)
     assert cap.by_name("logs", "aws:s3/bucket:Bucket").inputs["bucket"] == "logs-123456789012-us-east-1"
+
+
+def test_several_packs_each_with_its_config(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"all": "advisory"}))
+    result = preview(PROGRAMS / "bare-bucket", "--json", "--policy-pack", ROOT / "policies",
+                     "--policy-pack-config", config, "--policy-pack", ROOT / "benchmarks" / "noop_pack")
+    document = json.loads(result.stdout)
+    assert result.returncode == 0  # the only violation was made advisory by the first pack's config
+    assert [(d["policyPack"], d["policyName"], d["enforcementLevel"]) for d in document["diagnostics"]] == [
+        ("bucketguard", "s3-bucket-encryption-declared", "advisory")]
+    text = preview(PROGRAMS / "bare-bucket", "--color", "never", "--policy-pack", ROOT / "policies",
+                   "--policy-pack", ROOT / "benchmarks" / "noop_pack").stdout
+    assert "❌ bucketguard@v0.1.0" in text and "✅ noop@v0.0.1" in text
+
+
+def test_readme_first_command_runs_the_dev_stack() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "./run preview" in readme.split("```")[1].splitlines()[1]
+    result = subprocess.run(["./run", "preview"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
