@@ -43,7 +43,9 @@ SEVERITY_NAMES = {
     analyzer_pb2.POLICY_SEVERITY_HIGH: "high",
     analyzer_pb2.POLICY_SEVERITY_CRITICAL: "critical",
 }
-_GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive_message_length", 400 << 20)]
+# Loopback only: never through an HTTP proxy the environment may name.
+_GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive_message_length", 400 << 20),
+                 ("grpc.enable_http_proxy", 0)]
 START_TIMEOUT_SECONDS = 60.0
 
 
