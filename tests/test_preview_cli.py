@@ -59,6 +59,7 @@ def test_sample_programs(program: str, flagged: list[tuple[str, str]]) -> None:
     by_urn = {r["urn"]: (r["type"], r["name"]) for r in document["resources"]}
     assert sorted(by_urn[d["urn"]] for d in mandatory) == flagged
     assert all(d["policyName"] == "s3-bucket-encryption-declared" for d in mandatory)
+    assert all(d["policyPackVersion"] == "0.1.0" for d in document["diagnostics"])
     assert result.returncode == (1 if flagged else 0)
 
 

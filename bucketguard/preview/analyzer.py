@@ -227,9 +227,10 @@ class PolicyPackProcess:
         return built
 
     def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse) -> list[Diagnostic]:
+        # The SDK always says 0.0.1; users see PulumiPolicy.yaml's version, as the CLI shows it.
         return [
             Diagnostic(
-                pack=d.policyPackName, pack_version=d.policyPackVersion, policy=d.policyName,
+                pack=d.policyPackName, pack_version=self.version, policy=d.policyName,
                 level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
                 severity=SEVERITY_NAMES.get(d.severity, ""), urn=d.urn, message=d.message,
                 description=d.description,
