@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -260,3 +261,79 @@ def test_progress_line_draws_a_bar() -> None:
     bar(1, 4)
     bar(4, 4)
     assert out.getvalue() == "\raudit [#######.......................] 1/4\raudit [##############################] 4/4\n"
+
+
+class FaultyS3:
+    """An HTTP front for moto that injects the faults real S3 shows: throttling (503 SlowDown) on the
+    first reads of some buckets and AccessDenied on others; everything else is passed through."""
+
+    def __init__(self, upstream: str, throttle_first: int = 2) -> None:
+        import http.server
+        import threading
+        from collections import Counter
+
+        self.seen: Counter[str] = Counter()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _error(self, status: int, code: str) -> None:
+                body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
+                self._reply(status, body, {"Content-Type": "application/xml"})
+
+            def _forward(self) -> None:
+                bucket = self.path.lstrip("/").split("/")[0].split("?")[0]
+                if bucket.startswith("denied"):
+                    return self._error(403, "AccessDenied")
+                if bucket.startswith("throttled") and "encryption" in self.path:
+                    outer.seen[bucket] += 1
+                    if outer.seen[bucket] <= throttle_first:
+                        return self._error(503, "SlowDown")
+                length = int(self.headers.get("Content-Length") or 0)
+                data = self.rfile.read(length) if length else None
+                request = urllib.request.Request(upstream + self.path, data=data, method=self.command,
+                                                 headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                try:
+                    with DIRECT.open(request) as response:
+                        self._reply(response.status, response.read(), dict(response.headers))
+                except urllib.error.HTTPError as error:
+                    self._reply(error.code, error.read(), dict(error.headers))
+
+            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_throttling_is_retried_and_access_denied_is_reported(endpoint: str, s3: Any) -> None:
+    encrypt(s3, "throttled-a", "AES256")
+    encrypt(s3, "denied-b", "AES256")
+    encrypt(s3, "plain-c", None)
+    faulty = FaultyS3(endpoint)
+    try:
+        code, document, _ = audit(faulty.url, "--json")
+    finally:
+        faulty.close()
+    got = {b["name"]: b for b in document["buckets"]}
+    assert faulty.seen["throttled-a"] == 3  # two SlowDown answers, then the real one
+    assert got["throttled-a"]["verdict"] == "advisory" and got["throttled-a"]["error"] is None
+    assert got["denied-b"]["verdict"] == "error" and got["denied-b"]["error"].startswith("AccessDenied")
+    assert got["plain-c"]["verdict"] == "FAIL"
+    assert code == 1
