@@ -124,7 +124,10 @@ def run_audit(args: argparse.Namespace) -> int:
     setting = fix_setting(args) if args.fix else None
     if args.concurrency < 1:
         raise Broken(f"--concurrency must be at least 1 (got {args.concurrency})")
-    client = _client(args, args.concurrency)
+    try:
+        client = _client(args, args.concurrency)
+    except Exception as error:  # unknown profile, bad region or endpoint: botocore's message says which
+        raise Broken(f"cannot create the S3 client: {error}") from None
     auditor = S3Auditor(client, config)
     try:
         names = args.buckets or auditor.list_buckets()

@@ -249,6 +249,9 @@ def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Pat
     assert code == 2 and "allowStackKeys: 'maybe' is not of type 'boolean'" in stderr
     code, _, stderr = audit("http://127.0.0.1:9")
     assert code == 2 and "ListBuckets failed" in stderr
+    code, _, stderr = audit(endpoint, "--profile", "no-such-profile")
+    assert code == 2 and "cannot create the S3 client" in stderr and "no-such-profile" in stderr
+    assert "Traceback" not in stderr
 
 
 def test_progress_line_draws_a_bar() -> None:
