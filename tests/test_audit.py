@@ -247,8 +247,12 @@ def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Pat
     config.write_text(json.dumps({"s3-kms-key-allowed": {"allowStackKeys": "maybe"}}))
     code, _, stderr = audit(endpoint, "--policy-pack-config", config)
     assert code == 2 and "allowStackKeys: 'maybe' is not of type 'boolean'" in stderr
-    code, _, stderr = audit("http://127.0.0.1:9")
-    assert code == 2 and "ListBuckets failed" in stderr
+    faulty = FaultyS3(endpoint)
+    try:
+        code, _, stderr = audit(faulty.url)  # ListBuckets answers AccessDenied
+    finally:
+        faulty.close()
+    assert code == 2 and "ListBuckets failed" in stderr and "AccessDenied" in stderr
     code, _, stderr = audit(endpoint, "--profile", "no-such-profile")
     assert code == 2 and "cannot create the S3 client" in stderr and "no-such-profile" in stderr
     assert "Traceback" not in stderr
@@ -268,7 +272,8 @@ def test_progress_line_draws_a_bar() -> None:
 
 class FaultyS3:
     """An HTTP front for moto that injects the faults real S3 shows: throttling (503 SlowDown) on the
-    first reads of some buckets and AccessDenied on others; everything else is passed through."""
+    first reads of `throttled*` buckets, AccessDenied on `denied*` buckets and on ListBuckets;
+    everything else is passed through."""
 
     def __init__(self, upstream: str, throttle_first: int = 2) -> None:
         import http.server
@@ -297,7 +302,7 @@ class FaultyS3:
 
             def _forward(self) -> None:
                 bucket = self.path.lstrip("/").split("/")[0].split("?")[0]
-                if bucket.startswith("denied"):
+                if bucket.startswith("denied") or (bucket == "" and self.command == "GET"):
                     return self._error(403, "AccessDenied")
                 if bucket.startswith("throttled") and "encryption" in self.path:
                     outer.seen[bucket] += 1
@@ -331,7 +336,8 @@ def test_throttling_is_retried_and_access_denied_is_reported(endpoint: str, s3: 
     encrypt(s3, "plain-c", None)
     faulty = FaultyS3(endpoint)
     try:
-        code, document, _ = audit(faulty.url, "--json")
+        code, document, _ = audit(faulty.url, "--json", "--bucket", "throttled-a", "--bucket", "denied-b",
+                                  "--bucket", "plain-c")
     finally:
         faulty.close()
     got = {b["name"]: b for b in document["buckets"]}
