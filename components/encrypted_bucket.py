@@ -11,7 +11,7 @@ import pulumi_aws as aws
 
 from bucketguard import rules
 from bucketguard.settings import SettingsError
-from components.encryption import EncryptionArgs, attach_encryption, check_encryption_args
+from components.encryption import EncryptionArgs, attach_encryption, check_arg_names, check_encryption_args
 
 
 class EncryptedBucketArgs(EncryptionArgs):
@@ -54,14 +54,7 @@ class EncryptedBucket(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         args = args if args is not None else EncryptedBucketArgs()
         where = f"EncryptedBucket({name!r})"
-        if not isinstance(args, Mapping):
-            raise SettingsError(f"{where}: args must be an EncryptedBucketArgs dict, not {type(args).__name__}")
-        known = EncryptedBucketArgs.__required_keys__ | EncryptedBucketArgs.__optional_keys__
-        unknown = sorted(set(args) - known)
-        if unknown:
-            raise SettingsError(
-                f"{where}: unknown argument(s) {', '.join(unknown)}; see EncryptedBucketArgs for the fields"
-            )
+        check_arg_names(where, args, EncryptedBucketArgs)
         settings = check_encryption_args(where, args)
         bucket_name = args.get("bucket_name")
         if isinstance(bucket_name, str) and (problem := rules.bucket_name_problem(bucket_name)):

@@ -4,6 +4,7 @@ every bucketguard component uses to write an encryption setting."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import NotRequired, TypedDict
 
 import pulumi
@@ -56,14 +57,24 @@ def check_encryption_args(component: str, args: Mapping[str, object]) -> Encrypt
     return validate_encryption(component, values, python_names=True)
 
 
+def check_arg_names(where: str, args: object, args_type: type) -> Mapping[str, object]:
+    """`args` must be a dict of the TypedDict's fields: a misspelt argument is an error, not ignored."""
+    if not isinstance(args, Mapping):
+        raise SettingsError(f"{where}: args must be a {args_type.__name__} dict, not {type(args).__name__}")
+    known: frozenset[str] = args_type.__required_keys__ | args_type.__optional_keys__  # type: ignore[attr-defined]
+    unknown = sorted(set(args) - known)
+    if unknown:
+        raise SettingsError(f"{where}: unknown argument(s) {', '.join(unknown)}; see {args_type.__name__} for the fields")
+    return args
+
+
+@dataclass
 class AttachedEncryption:
     """What `attach_encryption` created: the configuration and the key it made, if any."""
 
-    def __init__(self, configuration: aws.s3.BucketServerSideEncryptionConfiguration,
-                 key: aws.kms.Key | None, key_arn: pulumi.Output[str] | None) -> None:
-        self.configuration = configuration
-        self.key = key
-        self.key_arn = key_arn
+    configuration: aws.s3.BucketServerSideEncryptionConfiguration
+    key: aws.kms.Key | None
+    key_arn: pulumi.Output[str] | None
 
 
 def attach_encryption(
@@ -116,11 +127,11 @@ class BucketEncryption(pulumi.ComponentResource):
     (or None), `sse_algorithm`.
     """
 
-
     def __init__(self, name: str, args: BucketEncryptionArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
         where = f"BucketEncryption({name!r})"
-        if not isinstance(args, Mapping) or "bucket" not in args:
+        check_arg_names(where, args, BucketEncryptionArgs)
+        if "bucket" not in args:
             raise SettingsError(f"{where}: args.bucket is required: pass an aws.s3.Bucket or a bucket name")
         settings = check_encryption_args(where, args)
         target = args["bucket"]

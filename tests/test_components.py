@@ -197,6 +197,7 @@ def test_bad_encrypted_bucket_args_raise_and_register_nothing(args: dict[str, An
     ("args", "message"),
     [
         ({"sse_algorithm": "AES256"}, "args.bucket is required"),
+        ({"bucket": "acme-legacy", "kms_key": "alias/x"}, "unknown argument(s) kms_key; see BucketEncryptionArgs"),
         ({"bucket": "x"}, "bucket 'x' is not an S3 bucket name: it must be 3 to 63 characters long"),
         ({"bucket": "acme-legacy", "sse_algorithm": "aws:kms:dsse", "bucket_key_enabled": True},
          "S3 does not support Bucket Keys with DSSE-KMS"),
