@@ -81,9 +81,9 @@ class PolicyMeta:
     framework: dict[str, str]
 
 
-def pack_python(pack_dir: Path) -> str:
-    """The interpreter the language host would use: `runtime.options.virtualenv` of PulumiPolicy.yaml,
-    else `python3` on PATH."""
+def read_pack_manifest(pack_dir: Path) -> tuple[str, str]:
+    """From PulumiPolicy.yaml: the interpreter the language host would use (`runtime.options.virtualenv`,
+    else `python3` on PATH) and the version users see."""
     manifest = pack_dir / "PulumiPolicy.yaml"
     try:
         data = yaml.safe_load(manifest.read_text()) or {}
@@ -91,7 +91,10 @@ def pack_python(pack_dir: Path) -> str:
         raise PackError(f"{manifest}: not found; a policy pack folder needs PulumiPolicy.yaml") from None
     except yaml.YAMLError as error:
         raise PackError(f"{manifest}: not valid YAML: {error}") from None
-    runtime = data.get("runtime") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise PackError(f"{manifest}: must be a map with runtime and version")
+    version = str(data.get("version", "0.0.1"))
+    runtime = data.get("runtime")
     name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if name != "python":
         raise PackError(f"{manifest}: runtime is {name!r}; only Python packs can be run offline")
@@ -101,15 +104,9 @@ def pack_python(pack_dir: Path) -> str:
         folder = (pack_dir / virtualenv).resolve()
         for candidate in (folder / "bin" / "python", folder / "Scripts" / "python.exe"):
             if candidate.exists():
-                return str(candidate)
+                return str(candidate), version
         raise PackError(f"{manifest}: virtualenv {folder} does not exist; create it (./run does for this project)")
-    found = shutil.which("python3")
-    return found or sys.executable
-
-
-def pack_version(pack_dir: Path) -> str:
-    data = yaml.safe_load((pack_dir / "PulumiPolicy.yaml").read_text()) or {}
-    return str(data.get("version", "0.0.1")) if isinstance(data, dict) else "0.0.1"
+    return shutil.which("python3") or sys.executable, version
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -122,11 +119,9 @@ class PolicyPackProcess:
     """A running policy pack, driven like the engine drives it."""
 
     def __init__(self, pack_dir: Path, *, project: str, stack: str, organization: str = "organization",
-                 dry_run: bool = True, config: Mapping[str, Any] | None = None,
-                 python: str | None = None) -> None:
+                 dry_run: bool = True, config: Mapping[str, Any] | None = None) -> None:
         self.pack_dir = pack_dir.resolve()
-        self.version = pack_version(self.pack_dir) if (self.pack_dir / "PulumiPolicy.yaml").exists() else "0.0.1"
-        interpreter = python or pack_python(self.pack_dir)
+        interpreter, self.version = read_pack_manifest(self.pack_dir)
         env = dict(os.environ)
         env.update({
             "PULUMI_PROJECT": project,
