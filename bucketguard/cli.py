@@ -109,7 +109,7 @@ def preview(args: argparse.Namespace) -> int:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         try:
             try:
-                streamed = run_program_streaming(project.folder, project.stack, futures, configs)
+                streamed = run_program_streaming(project, futures, configs)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:

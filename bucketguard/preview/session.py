@@ -14,12 +14,11 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bucketguard.preview.analyzer import Diagnostic, PolicyPackProcess
 from bucketguard.preview.capture import Capture, Registration
-from bucketguard.preview.project import load_project
+from bucketguard.preview.project import Project
 from bucketguard.preview.worker import STREAM_FD_ENV
 
 
@@ -34,10 +33,9 @@ class StreamedPreview:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_program_streaming(folder: Path, stack: str, packs: Sequence[Future[PolicyPackProcess]],
+def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
                           configs: Sequence[tuple[Mapping[str, Any] | None, str]]) -> StreamedPreview:
     """Run the program in a worker process and analyze its registrations as they arrive."""
-    project = load_project(folder, stack)
     started = time.perf_counter()
     read_fd, write_fd = os.pipe()
     env = {**os.environ, STREAM_FD_ENV: str(write_fd)}
