@@ -76,7 +76,8 @@ def planned_outputs(type_token: str, checked_inputs: dict[str, Any], custom: boo
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 
-# Invokes answered offline with plausible values (token -> result).
+# Invokes answered offline with fixed plausible values (token -> result); answer_invoke also
+# answers kms.getAlias and iam.getPolicyDocument from their arguments.
 INVOKE_RESULTS: dict[str, dict[str, Any]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": {
         "accountId": ACCOUNT_ID,
@@ -92,8 +93,6 @@ INVOKE_RESULTS: dict[str, dict[str, Any]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": {
         "names": [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
         "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION, "state": "available"},
-    "aws:kms/getAlias:getAlias": {},  # filled from the alias asked for, see answer_invoke
-    "aws:iam/getPolicyDocument:getPolicyDocument": {},  # rendered from the statements asked for
 }
 
 
