@@ -149,6 +149,11 @@ def declared_rules(resource: PlainResource, props: Mapping[str, Any]) -> Declara
     return inline_rules(resource.type, props)
 
 
+def configuration_declaration(configuration: PlainResource) -> Declaration | None:
+    """What a separate configuration declares: from Analyze's inputs when seen, else its outputs."""
+    return declared_rules(configuration, configuration.inputs or configuration.props)
+
+
 @dataclass
 class BucketView:
     """One bucket of the stack and where its encryption comes from."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.model import StackView, declared_rules, describe
+from policies.model import StackView, configuration_declaration, describe
 from policies.spec import Finding, PolicySpec
 
 FIX = "keep one declaration: a single components.BucketEncryption (or EncryptedBucket) per bucket"
@@ -28,7 +28,7 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
             continue
         inline = view.inline.rules
         for configuration in view.configurations:
-            separate = declared_rules(configuration, configuration.inputs or configuration.props)
+            separate = configuration_declaration(configuration)
             if inline is None or separate is None or separate.rules is None:
                 findings.append(Finding(view.bucket.urn, (
                     f"{where}: declares inline encryption and configuration {configuration.name!r}, and "

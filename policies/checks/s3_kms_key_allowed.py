@@ -10,7 +10,7 @@ from policies.model import (
     Declaration,
     PlainResource,
     StackView,
-    declared_rules,
+    configuration_declaration,
     describe,
     rules_dependencies,
 )
@@ -21,7 +21,7 @@ def _sources(stack: StackView) -> list[tuple[PlainResource, Declaration]]:
     """Every place the stack declares rules: configurations and buckets' inline blocks."""
     sources = []
     for configuration in stack.configurations:
-        declared = declared_rules(configuration, configuration.inputs or configuration.props)
+        declared = configuration_declaration(configuration)
         if declared is not None:
             sources.append((configuration, declared))
     for view in stack.buckets:
