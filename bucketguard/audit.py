@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bucketguard import rules
+from bucketguard.policies.catalog import PACK_NAME, POLICIES
+from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource, build_stack_view
 from bucketguard.policy_config import PolicyDescription, ResolvedConfig, resolve_policy_config
 from bucketguard.settings import EncryptionSettings
-from policies.catalog import PACK_NAME, POLICIES
-from policies.model import BUCKET, CONFIGURATION, PlainResource, build_stack_view
 
 CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
 IMPORT_TYPE = CONFIGURATION

@@ -9,11 +9,11 @@ from typing import Any
 
 from bucketguard.audit import BucketReport, ProgressLine, S3Auditor, audit, audit_policy_config, import_file
 from bucketguard.cli import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError
 from bucketguard.preview.analyzer import PolicyMeta
 from bucketguard.preview.report import SarifResult, sarif_log, sarif_run
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
-from policies.catalog import PACK_NAME, POLICIES
 
 
 def fix_setting(args: argparse.Namespace) -> EncryptionSettings:

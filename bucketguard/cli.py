@@ -14,9 +14,8 @@ EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
 
 
 def default_pack_dir() -> Path:
-    import policies
-
-    return Path(policies.__file__).resolve().parent
+    """bucketguard's own pack folder (`policies/` of the project)."""
+    return Path(__file__).resolve().parent.parent / "policies"
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,8 +2,8 @@
 
 from pulumi_policy import PolicyPack
 
-from policies.catalog import PACK_NAME, POLICIES
-from policies.pack import to_policy
+from bucketguard.policies.catalog import PACK_NAME, POLICIES
+from bucketguard.policies.pack import to_policy
 
 PolicyPack(
     name=PACK_NAME,

@@ -22,9 +22,9 @@ from helpers import (
     types_registered,
 )
 
+from bucketguard.components import BucketEncryption, EncryptedBucket
+from bucketguard.components.encrypted_bucket import tls_only_statement
 from bucketguard.settings import SettingsError
-from components import BucketEncryption, EncryptedBucket
-from components.encrypted_bucket import tls_only_statement
 
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

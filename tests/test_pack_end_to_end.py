@@ -8,8 +8,8 @@ import pulumi_aws as aws
 import pytest
 from helpers import ROOT, capture, capture_stack_program
 
+from bucketguard.components import BucketEncryption, EncryptedBucket
 from bucketguard.preview.analyzer import PolicyPackProcess, run_preview_analysis
-from components import BucketEncryption, EncryptedBucket
 
 pytestmark = pytest.mark.protocol
 

@@ -128,7 +128,7 @@ def test_bare_bucket_fails_with_message_and_urn(pack: PolicyPackProcess) -> None
     assert (diagnostic.policy, diagnostic.level, diagnostic.urn) == ("s3-bucket-encryption-declared", "mandatory", bucket)
     assert diagnostic.pack == "bucketguard"
     assert "aws.s3.Bucket 'logs': declares no default encryption" in diagnostic.message
-    assert "components.EncryptedBucket" in diagnostic.message
+    assert "bucketguard.EncryptedBucket" in diagnostic.message
 
 
 @pytest.mark.parametrize("type_token", [BUCKET_V2, NATIVE])
@@ -436,5 +436,5 @@ def test_analyzer_info_describes_every_policy(pack: PolicyPackProcess) -> None:
     assert policies["s3-encryption-algorithm-allowed"].config_schema["allowedAlgorithms"]["default"] == [
         "AES256", "aws:kms", "aws:kms:dsse"]
     for policy in policies.values():
-        assert policy.description and policy.severity and "components." in policy.remediation
+        assert policy.description and policy.severity and "bucketguard." in policy.remediation
     assert policies["s3-bucket-encryption-declared"].framework["reference"] == "SC-28"

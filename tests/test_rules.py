@@ -8,8 +8,7 @@ from typing import Any
 import pytest
 
 from bucketguard import rules
-from bucketguard.rules import EncryptionRule
-from policies.checks import (
+from bucketguard.policies.checks import (
     s3_bucket_encryption_declared,
     s3_bucket_key_enabled,
     s3_encryption_algorithm_allowed,
@@ -17,7 +16,8 @@ from policies.checks import (
     s3_kms_key_allowed,
     s3_sse_c_blocked,
 )
-from policies.model import BUCKET, CONFIGURATION, KMS_KEY, PlainResource, build_stack_view
+from bucketguard.policies.model import BUCKET, CONFIGURATION, KMS_KEY, PlainResource, build_stack_view
+from bucketguard.rules import EncryptionRule
 
 UNKNOWN = rules.UNKNOWN
 KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -52,16 +52,16 @@ def test_compliant_fixture_passes_every_resource_check(check: Any, config: dict[
     [
         (compliant_rule(algorithm="aes256", key=None),
          f"{WHERE}: sseAlgorithm 'aes256' is not one of AES256, aws:kms, aws:kms:dsse (exact spelling); "
-         "set sse_algorithm on components.EncryptedBucket / components.BucketEncryption."),
+         "set sse_algorithm on bucketguard.EncryptedBucket / bucketguard.BucketEncryption."),
         (compliant_rule(algorithm="AES256"),
          f"{WHERE}: a KMS key ({KEY_ARN}) is set with AES256, which ignores it; set sse_algorithm on "
-         "components.EncryptedBucket / components.BucketEncryption."),
+         "bucketguard.EncryptedBucket / bucketguard.BucketEncryption."),
         (compliant_rule(algorithm=UNKNOWN),
          f"{WHERE}: its sseAlgorithm is computed and not known during preview, so it cannot be verified; set "
-         "sse_algorithm on components.EncryptedBucket / components.BucketEncryption."),
+         "sse_algorithm on bucketguard.EncryptedBucket / bucketguard.BucketEncryption."),
         ({"bucketKeyEnabled": True},
          f"{WHERE}: a rule has no default encryption (applyServerSideEncryptionByDefault); set sse_algorithm on "
-         "components.EncryptedBucket / components.BucketEncryption."),
+         "bucketguard.EncryptedBucket / bucketguard.BucketEncryption."),
     ],
 )
 def test_algorithm_allowed_messages(rule: dict[str, Any], message: str) -> None:
@@ -72,18 +72,18 @@ def test_algorithm_allow_list_and_rule_numbering() -> None:
     resource = configuration(compliant_rule(), compliant_rule(algorithm="AES256", key=None))
     assert s3_encryption_algorithm_allowed.check(resource, {"allowedAlgorithms": ["aws:kms"]}) == [
         f"{WHERE}: rule 2: sseAlgorithm 'AES256' is not allowed here (allowed: aws:kms); set sse_algorithm on "
-        "components.EncryptedBucket / components.BucketEncryption."]
+        "bucketguard.EncryptedBucket / bucketguard.BucketEncryption."]
 
 
 def test_bucket_key_and_sse_c_messages() -> None:
     assert s3_bucket_key_enabled.check(configuration(compliant_rule(bucketKeyEnabled=False)), {}) == [
         f"{WHERE}: SSE-KMS without the S3 Bucket Key: every object operation calls KMS (cost, throttling); "
-        "set bucket_key_enabled=True (the default of components.EncryptedBucket with aws:kms)."]
+        "set bucket_key_enabled=True (the default of bucketguard.EncryptedBucket with aws:kms)."]
     assert s3_bucket_key_enabled.check(configuration(compliant_rule(algorithm="aws:kms:dsse", bucketKeyEnabled=False)),
                                        {}) == []
     assert s3_sse_c_blocked.check(configuration(compliant_rule(blockedEncryptionTypes=["NONE"])), {}) == [
-        f'{WHERE}: SSE-C uploads are not blocked (set blockedEncryptionTypes: ["SSE-C"]); components.EncryptedBucket '
-        "and components.BucketEncryption block SSE-C by default (block_sse_c=True)."]
+        f'{WHERE}: SSE-C uploads are not blocked (set blockedEncryptionTypes: ["SSE-C"]); bucketguard.EncryptedBucket '
+        "and bucketguard.BucketEncryption block SSE-C by default (block_sse_c=True)."]
 
 
 def test_unknown_rules_are_unverifiable_for_every_resource_check() -> None:

@@ -3,7 +3,7 @@
 import pulumi
 import pulumi_aws as aws
 
-from components import BucketEncryption
+from bucketguard.components import BucketEncryption
 
 
 class Storage(pulumi.ComponentResource):

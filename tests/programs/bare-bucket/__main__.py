@@ -1,6 +1,6 @@
 import pulumi_aws as aws
 
-from components import EncryptedBucket
+from bucketguard.components import EncryptedBucket
 
 EncryptedBucket("good")
 aws.s3.Bucket("forgotten")

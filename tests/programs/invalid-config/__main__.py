@@ -2,8 +2,8 @@
 
 import pulumi
 
+from bucketguard.components.stack import build_stack, export_stack, read_stack_config
 from bucketguard.settings import SettingsError
-from components.stack import build_stack, export_stack, read_stack_config
 
 try:
     config = read_stack_config()

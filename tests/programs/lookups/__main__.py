@@ -4,7 +4,7 @@ a secure config value it cannot decrypt."""
 import pulumi
 import pulumi_aws as aws
 
-from components import EncryptedBucket
+from bucketguard.components import EncryptedBucket
 
 identity = aws.get_caller_identity()
 region = aws.get_region()

@@ -10,10 +10,10 @@ import pulumi
 import pulumi.runtime.config as runtime_config
 import pulumi_aws as aws
 
+from bucketguard.components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
+from bucketguard.components.encryption import BucketEncryption, BucketEncryptionArgs
+from bucketguard.components.kms import new_bucket_key
 from bucketguard.settings import SettingsError, StackConfig, load_stack_config
-from components.encrypted_bucket import EncryptedBucket, EncryptedBucketArgs
-from components.encryption import BucketEncryption, BucketEncryptionArgs
-from components.kms import new_bucket_key
 
 NAMESPACE = "bucketguard"
 CONFIG_KEYS = ("defaults", "buckets", "attach", "tags")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bucketguard.policies.checks import declaration_of, rule_messages
+from bucketguard.policies.model import PlainResource, describe
+from bucketguard.policies.spec import NIST_SC28, PolicySpec, setting
 from bucketguard.rules import ALGORITHMS, algorithm_problem
-from policies.checks import declaration_of, rule_messages
-from policies.model import PlainResource, describe
-from policies.spec import NIST_SC28, PolicySpec, setting
 
 
 def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
@@ -21,14 +21,14 @@ def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
     return rule_messages(resource, "the algorithm", lambda rule: algorithm_problem(rule, allowed), REMEDIATION_SHORT)
 
 
-REMEDIATION_SHORT = "set sse_algorithm on components.EncryptedBucket / components.BucketEncryption"
+REMEDIATION_SHORT = "set sse_algorithm on bucketguard.EncryptedBucket / bucketguard.BucketEncryption"
 SPEC = PolicySpec(
     name="s3-encryption-algorithm-allowed",
     description="S3 default encryption must use an allowed algorithm (AES256, aws:kms or aws:kms:dsse, "
     "exactly spelt), with a KMS key only for the KMS algorithms.",
     level="mandatory",
     severity="high",
-    remediation="Declare the bucket with components.EncryptedBucket (or attach components.BucketEncryption) "
+    remediation="Declare the bucket with bucketguard.EncryptedBucket (or attach bucketguard.BucketEncryption) "
     "and set sse_algorithm to one of the allowed algorithms; remove kms_key_id for AES256.",
     resource_check=check,
     config_schema={

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bucketguard.rules import EncryptionRule
-from policies.model import (
+from bucketguard.policies.model import (
     BUCKET_TYPES,
     CONFIGURATION_TYPES,
     Declaration,
@@ -13,6 +12,7 @@ from policies.model import (
     declared_rules,
     describe,
 )
+from bucketguard.rules import EncryptionRule
 
 
 def declaration_of(resource: PlainResource) -> Declaration | None:
@@ -28,7 +28,7 @@ def rule_label(index: int, count: int) -> str:
 
 UNKNOWN_RULES_FIX = (
     "pass literal values (or values known before deployment) for the encryption settings, as "
-    "components.EncryptedBucket and components.BucketEncryption do"
+    "bucketguard.EncryptedBucket and bucketguard.BucketEncryption do"
 )
 
 

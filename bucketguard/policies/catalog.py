@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from policies.checks import (
+from bucketguard.policies.checks import (
     s3_bucket_encryption_declared,
     s3_bucket_key_enabled,
     s3_encryption_algorithm_allowed,
@@ -10,7 +10,7 @@ from policies.checks import (
     s3_kms_key_allowed,
     s3_sse_c_blocked,
 )
-from policies.spec import PolicySpec
+from bucketguard.policies.spec import PolicySpec
 
 PACK_NAME = "bucketguard"
 

@@ -26,7 +26,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import _DictProxy, _ListProxy
 from pulumi_policy.secret import Secret
 
-from policies.model import (
+from bucketguard.policies.model import (
     BUCKET_TYPES,
     CONFIGURATION_TYPES,
     READ_PROPERTIES,
@@ -35,7 +35,7 @@ from policies.model import (
     StackView,
     build_stack_view,
 )
-from policies.spec import PolicySpec
+from bucketguard.policies.spec import PolicySpec
 
 _ANALYZED_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES
 _MAX_DEPTH = 64

@@ -10,8 +10,8 @@ import pulumi
 import pulumi_aws as aws
 
 from bucketguard import rules
+from bucketguard.components.encryption import EncryptionArgs, attach_encryption, check_arg_names, check_encryption_args
 from bucketguard.settings import SettingsError
-from components.encryption import EncryptionArgs, attach_encryption, check_arg_names, check_encryption_args
 
 
 class EncryptedBucketArgs(EncryptionArgs):

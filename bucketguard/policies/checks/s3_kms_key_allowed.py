@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.rules import KMS_ALGORITHMS, is_aws_managed_key, is_unknown, kms_key_matches
-from policies.model import (
+from bucketguard.policies.model import (
     Declaration,
     PlainResource,
     StackView,
@@ -14,7 +13,8 @@ from policies.model import (
     describe,
     rules_dependencies,
 )
-from policies.spec import NIST_SC12, Finding, PolicySpec, setting
+from bucketguard.policies.spec import NIST_SC12, Finding, PolicySpec, setting
+from bucketguard.rules import KMS_ALGORITHMS, is_aws_managed_key, is_unknown, kms_key_matches
 
 
 def _sources(stack: StackView) -> list[tuple[PlainResource, Declaration]]:
@@ -56,7 +56,7 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
             if key in (None, ""):
                 if require_customer_key:
                     report("uses the AWS managed key aws/s3 (no kmsMasterKeyId), but a customer managed key "
-                           "is required; pass kms_key_id, or let components.EncryptedBucket create a key.")
+                           "is required; pass kms_key_id, or let bucketguard.EncryptedBucket create a key.")
             elif is_unknown(key):
                 deps = rules_dependencies(source)
                 if deps and all(urn in stack.kms_keys for urn in deps):
@@ -84,7 +84,7 @@ SPEC = PolicySpec(
     description="SSE-KMS and DSSE-KMS default encryption must use an allowed KMS key.",
     level="mandatory",
     severity="high",
-    remediation="Pass an allowed key as kms_key_id to components.EncryptedBucket / components.BucketEncryption, "
+    remediation="Pass an allowed key as kms_key_id to bucketguard.EncryptedBucket / bucketguard.BucketEncryption, "
     "or let them create a customer managed key in the stack.",
     stack_check=check,
     config_schema={

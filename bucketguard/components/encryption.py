@@ -11,8 +11,8 @@ import pulumi
 import pulumi_aws as aws
 
 from bucketguard import rules
+from bucketguard.components.kms import new_bucket_key
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
-from components.kms import new_bucket_key
 
 
 class EncryptionArgs(TypedDict):

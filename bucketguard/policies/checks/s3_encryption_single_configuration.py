@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies.model import StackView, configuration_declaration, describe
-from policies.spec import Finding, PolicySpec
+from bucketguard.policies.model import StackView, configuration_declaration, describe
+from bucketguard.policies.spec import Finding, PolicySpec
 
-FIX = "keep one declaration: a single components.BucketEncryption (or EncryptedBucket) per bucket"
+FIX = "keep one declaration: a single bucketguard.BucketEncryption (or EncryptedBucket) per bucket"
 
 
 def _names(view_configurations: list[Any]) -> str:
@@ -51,6 +51,6 @@ SPEC = PolicySpec(
     level="mandatory",
     severity="medium",
     remediation="Remove the inline serverSideEncryptionConfiguration and all but one "
-    "BucketServerSideEncryptionConfiguration per bucket; components.BucketEncryption writes exactly one.",
+    "BucketServerSideEncryptionConfiguration per bucket; bucketguard.BucketEncryption writes exactly one.",
     stack_check=check,
 )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bucketguard.policies.model import StackView, describe
+from bucketguard.policies.spec import NIST_SC28, Finding, PolicySpec
 from bucketguard.rules import algorithm_problem
-from policies.model import StackView, describe
-from policies.spec import NIST_SC28, Finding, PolicySpec
 
-FIX = ("declare it with components.EncryptedBucket, or attach components.BucketEncryption(bucket=...) "
+FIX = ("declare it with bucketguard.EncryptedBucket, or attach bucketguard.BucketEncryption(bucket=...) "
        "to it")
 
 
@@ -43,7 +43,7 @@ SPEC = PolicySpec(
     "BucketServerSideEncryptionConfiguration.",
     level="mandatory",
     severity="high",
-    remediation="Create buckets with components.EncryptedBucket, or attach components.BucketEncryption "
+    remediation="Create buckets with bucketguard.EncryptedBucket, or attach bucketguard.BucketEncryption "
     "to a bucket declared elsewhere.",
     stack_check=check,
     framework=NIST_SC28,

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from policies.model import PlainResource, StackView
+from bucketguard.policies.model import PlainResource, StackView
 
 Level = Literal["advisory", "mandatory", "remediate", "disabled"]
 Severity = Literal["low", "medium", "high", "critical"]
