@@ -11,6 +11,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 SSE_S3 = "AES256"
 SSE_KMS = "aws:kms"
@@ -67,30 +68,134 @@ def kms_key_form(value: str) -> str | None:
     return None
 
 
-def is_aws_managed_key(value: str) -> bool:
-    """True for the AWS managed S3 key, by alias name or alias ARN."""
-    return value == AWS_MANAGED_KEY_ALIAS or (
-        value.startswith("arn:") and value.endswith(":" + AWS_MANAGED_KEY_ALIAS)
-    )
+# Names under alias/aws/ belong to AWS managed keys: CreateAlias refuses them to customers (KMS API
+# reference, CreateAlias, AliasName).
+_AWS_MANAGED_ALIAS_PREFIX = "alias/aws/"
+_ARN = re.compile(rf"^arn:(aws(?:-[a-z]+)*):kms:([a-z0-9-]+):(\d{{12}}):(key/{_KEY_ID}|{_ALIAS_NAME})$")
+_BARE = re.compile(rf"^(?:{_KEY_ID}|{_ALIAS_NAME})$")
+# Region-name prefixes of the partitions other than `aws` (AWS General Reference, "ARN formats").
+_PARTITION_BY_REGION_PREFIX = (
+    ("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-isof-", "aws-iso-f"),
+    ("eu-isoe-", "aws-iso-e"), ("us-iso-", "aws-iso"),
+)
 
 
-def kms_key_matches(value: str, allowed: str) -> bool:
-    """True when `value` names the same key or alias as `allowed`.
+def partition_of_region(region: str) -> str:
+    """The AWS partition a region belongs to (region names are unique across partitions)."""
+    for prefix, partition in _PARTITION_BY_REGION_PREFIX:
+        if region.startswith(prefix):
+            return partition
+    return "aws"
 
-    Equal strings match; a key ARN matches its bare key id and an alias ARN its alias name, both
-    ways. An alias never matches a key id: resolving aliases needs the KMS API.
+
+@dataclass(frozen=True)
+class KmsKeyRef:
+    """A KMS key identifier taken apart.
+
+    ARNs carry `partition`, `region` and `account`; bare key ids and alias names carry None there,
+    because KMS resolves them in the caller's own account and region.
     """
-    if value == allowed:
+
+    partition: str | None
+    region: str | None
+    account: str | None
+    kind: Literal["key", "alias"]
+    resource: str  # the key id, or the alias name with its `alias/` prefix
+
+    @property
+    def is_arn(self) -> bool:
+        return self.account is not None
+
+    @property
+    def is_aws_managed(self) -> bool:
+        """An alias of an AWS managed key: `alias/aws/s3` (the S3 default) or any other `alias/aws/...`."""
+        return self.kind == "alias" and self.resource.startswith(_AWS_MANAGED_ALIAS_PREFIX)
+
+    @property
+    def is_aws_managed_s3_key(self) -> bool:
+        """The AWS managed S3 key `alias/aws/s3`, by name or ARN."""
+        return self.kind == "alias" and self.resource == AWS_MANAGED_KEY_ALIAS
+
+    def __str__(self) -> str:
+        if self.account is None:
+            return self.resource
+        resource = f"key/{self.resource}" if self.kind == "key" else self.resource
+        return f"arn:{self.partition}:kms:{self.region}:{self.account}:{resource}"
+
+
+def parse_kms_key(value: object) -> KmsKeyRef | None:
+    """The parts of a key id, key ARN, alias name or alias ARN; None for anything else (unknowns too)."""
+    if not isinstance(value, str) or is_unknown(value):
+        return None
+    if _BARE.match(value):
+        kind: Literal["key", "alias"] = "alias" if value.startswith("alias/") else "key"
+        return KmsKeyRef(None, None, None, kind, value)
+    match = _ARN.match(value)
+    if match is None:
+        return None
+    partition, region, account, resource = match.groups()
+    if resource.startswith("key/"):
+        return KmsKeyRef(partition, region, account, "key", resource.removeprefix("key/"))
+    return KmsKeyRef(partition, region, account, "alias", resource)
+
+
+def is_aws_managed_key(value: object) -> bool:
+    """True for an AWS managed key alias (`alias/aws/s3` and any `alias/aws/...`), by name or ARN."""
+    ref = parse_kms_key(value)
+    return ref is not None and ref.is_aws_managed
+
+
+def effective_kms_key_id(sse_algorithm: object, kms_master_key_id: object) -> object:
+    """The key a rule encrypts with: the one it names, or `alias/aws/s3` for a KMS algorithm naming none.
+
+    S3 uses the AWS managed key aws/s3 when SSE-KMS or DSSE-KMS names no key (S3 API reference,
+    PutBucketEncryption / ServerSideEncryptionByDefault.KMSMasterKeyID). An empty id names none.
+    None when no key applies; unknowns and malformed values are returned as found.
+    """
+    if kms_master_key_id is None or kms_master_key_id == "":
+        is_kms = isinstance(sse_algorithm, str) and sse_algorithm in KMS_ALGORITHMS
+        return AWS_MANAGED_KEY_ALIAS if is_kms else None
+    return kms_master_key_id
+
+
+def effective_kms_key(rule: EncryptionRule) -> object:
+    """`effective_kms_key_id` of a rule: its key, the implicit `alias/aws/s3`, or None."""
+    return effective_kms_key_id(rule.sse_algorithm, rule.kms_master_key_id)
+
+
+def _in_context(arn: KmsKeyRef, account: str | None, region: str | None, partition: str | None) -> bool:
+    """Whether an ARN lies in the caller's known account and region, where bare names resolve."""
+    if account is None or region is None:
+        return False  # unknown context: fail closed
+    return (arn.account == account and arn.region == region
+            and arn.partition == (partition or partition_of_region(region)))
+
+
+def kms_key_matches(value: str, allowed: str, *, account: str | None = None, region: str | None = None,
+                    partition: str | None = None) -> bool:
+    """True when `value` certainly names the key or alias that `allowed` names.
+
+    - Both must be one of the four identifier forms and of the same kind: a key (id or ARN) never
+      matches an alias (name or ARN), since resolving an alias needs the KMS API.
+    - ARN against ARN: partition, region, account and key id / alias name all equal.
+    - Bare against bare: equal key id / alias name (both resolve in the same account and region).
+    - Bare against ARN (either way): equal key id / alias name, and the ARN lies in `account` and
+      `region` (and `partition`, else the region's), the context where the bare form resolves.
+      When the account or region is not known, they do not match.
+    Unknowns and malformed values match nothing.
+    """
+    value_ref, allowed_ref = parse_kms_key(value), parse_kms_key(allowed)
+    if value_ref is None or allowed_ref is None:
+        return False
+    if (value_ref.kind, value_ref.resource) != (allowed_ref.kind, allowed_ref.resource):
+        return False
+    if value_ref.is_arn and allowed_ref.is_arn:
+        return (value_ref.partition, value_ref.region, value_ref.account) == (
+            allowed_ref.partition, allowed_ref.region, allowed_ref.account)
+    if not value_ref.is_arn and not allowed_ref.is_arn:
         return True
-    return _short_key_name(value) == _short_key_name(allowed)
-
-
-def _short_key_name(value: str) -> str:
-    for form in ("key ARN", "alias ARN"):
-        match = _KEY_PATTERNS[form].match(value)
-        if match:
-            return match.group(1)
-    return value
+    arn = value_ref if value_ref.is_arn else allowed_ref
+    return _in_context(arn, account, region, partition)
 
 
 # --- S3 bucket names -----------------------------------------------------------------------------

@@ -344,11 +344,17 @@ def no_stack_keys_pack() -> Iterator[PolicyPackProcess]:
     ("key", "verdict"),
     [
         (KEY_ARN, None),
-        ("1234abcd-12ab-34cd-56ef-1234567890ab", None),  # the bare id of the allowed ARN
+        # The bare id of the allowed ARN, in a stack whose account and region the pack does not know.
+        ("1234abcd-12ab-34cd-56ef-1234567890ab", "not one of the allowed keys"),
         ("arn:aws:kms:eu-west-1:123456789012:key/00000000-0000-0000-0000-000000000000", "not one of the allowed keys"),
-        ("alias/aws/s3", "AWS managed key"),
+        # The allowed key id in another account or region is another key.
+        ("arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab", "not one of the allowed keys"),
+        ("arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab", "not one of the allowed keys"),
+        ("arn:aws:kms:eu-west-1:123456789012:alias/corp-s3", "not one of the allowed keys"),
+        ("alias/aws/s3", "AWS managed key alias/aws/s3, but"),
         ("arn:aws:kms:eu-west-1:123456789012:alias/aws/s3", "AWS managed key"),
-        (None, "uses the AWS managed key aws/s3 (no kmsMasterKeyId)"),
+        (None, "uses the AWS managed key alias/aws/s3 (implicit: aws:kms with no kmsMasterKeyId)"),
+        ("", "uses the AWS managed key alias/aws/s3 (implicit: aws:kms with no kmsMasterKeyId)"),
     ],
 )
 def test_allowed_keys_and_customer_managed_keys(strict_pack: PolicyPackProcess, key: Any, verdict: str | None) -> None:
@@ -361,6 +367,59 @@ def test_allowed_keys_and_customer_managed_keys(strict_pack: PolicyPackProcess, 
     else:
         assert [(d.policy, d.level, d.urn) for d in diagnostics] == [("s3-kms-key-allowed", "mandatory", configuration)]
         assert verdict in diagnostics[0].message
+
+
+@pytest.fixture(scope="module")
+def allow_list_pack() -> Iterator[PolicyPackProcess]:
+    yield from configured({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_ARN, "alias/corp-s3"]}})
+
+
+@pytest.mark.parametrize("algorithm", ["aws:kms", "aws:kms:dsse"])
+@pytest.mark.parametrize("key", [None, ""])
+def test_the_implicit_aws_managed_key_is_not_on_an_allow_list_without_it(
+        allow_list_pack: PolicyPackProcess, algorithm: str, key: str | None) -> None:
+    stack = Stack()
+    bucket = stack.bucket("data")
+    configuration = stack.configuration("data-enc", bucket, [rule(algorithm, key=key, bucket_key=False)])
+    inline = stack.bucket("inline", inputs={"serverSideEncryptionConfiguration": {"rule": rule(algorithm, key=key)}})
+    diagnostics = [d for d in run(allow_list_pack, stack) if d.policy == "s3-kms-key-allowed"]
+    assert sorted(d.urn for d in diagnostics) == sorted([configuration, inline])
+    for diagnostic in diagnostics:
+        assert (f"KMS key alias/aws/s3 (implicit: {algorithm} with no kmsMasterKeyId) is not one of the allowed keys"
+                in diagnostic.message)
+
+
+def test_the_implicit_aws_managed_key_passes_an_allow_list_naming_it() -> None:
+    for process in configured({"s3-kms-key-allowed": {"allowedKmsKeys": ["alias/aws/s3"]}}):
+        stack = Stack()
+        bucket = stack.bucket("data")
+        stack.configuration("data-enc", bucket, [rule("aws:kms")])
+        assert run(process, stack) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "arn:aws:kms:eu-west-1:999999999999:alias/corp-s3",  # the organisation's alias name in another account
+        "arn:aws:kms:eu-west-1:123456789012:alias/corp-s3",  # own account, but the pack does not know it
+        "arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "alias/corp-s3-old",
+    ],
+)
+def test_foreign_keys_and_aliases_do_not_pass_an_allow_list(allow_list_pack: PolicyPackProcess, key: str) -> None:
+    stack = Stack()
+    bucket = stack.bucket("data")
+    configuration = stack.configuration("data-enc", bucket, [rule("aws:kms", key=key)])
+    diagnostics = run(allow_list_pack, stack)
+    assert [(d.policy, d.urn) for d in diagnostics] == [("s3-kms-key-allowed", configuration)]
+    assert f"KMS key {key} is not one of the allowed keys" in diagnostics[0].message
+
+
+def test_the_allowed_bare_alias_passes(allow_list_pack: PolicyPackProcess) -> None:
+    stack = Stack()
+    bucket = stack.bucket("data")
+    stack.configuration("data-enc", bucket, [rule("aws:kms", key="alias/corp-s3")])
+    assert run(allow_list_pack, stack) == []
 
 
 def test_a_key_created_in_the_stack_passes_a_key_allow_list(strict_pack: PolicyPackProcess) -> None:

@@ -122,7 +122,21 @@ def test_kms_key_allowed() -> None:
     assert "allowStackKeys forbids" in finding.message
     managed = build_stack_view(stack(configuration(compliant_rule(key="alias/aws/s3"))))
     (finding,) = s3_kms_key_allowed.check(managed, {"requireCustomerManagedKey": True})
-    assert finding.message == f"{WHERE}: uses the AWS managed key (alias/aws/s3), but a customer managed key is required."
+    assert finding.message == (f"{WHERE}: uses the AWS managed key alias/aws/s3, but a customer managed key is "
+                               "required; pass kms_key_id, or let bucketguard.EncryptedBucket create a key.")
+
+
+@pytest.mark.parametrize("key", [None, ""])
+@pytest.mark.parametrize("algorithm", ["aws:kms", "aws:kms:dsse"])
+def test_the_implicit_aws_managed_key_is_alias_aws_s3(algorithm: str, key: str | None) -> None:
+    view = build_stack_view(stack(configuration(compliant_rule(algorithm=algorithm, key=key))))
+    (finding,) = s3_kms_key_allowed.check(view, {"allowedKmsKeys": [KEY_ARN]})
+    assert finding.message == (
+        f"{WHERE}: KMS key alias/aws/s3 (implicit: {algorithm} with no kmsMasterKeyId) is not one of the allowed "
+        f"keys ({KEY_ARN}); use an allowed key in kms_key_id.")
+    (finding,) = s3_kms_key_allowed.check(view, {"requireCustomerManagedKey": True})
+    assert "uses the AWS managed key alias/aws/s3 (implicit: " in finding.message
+    assert s3_kms_key_allowed.check(view, {"allowedKmsKeys": ["alias/aws/s3"]}) == []
 
 
 @pytest.mark.parametrize(
@@ -142,11 +156,102 @@ def test_kms_key_forms(value: str, form: str | None) -> None:
     assert rules.kms_key_form(value) == form
 
 
-def test_key_matching_and_aws_managed_key() -> None:
-    assert rules.kms_key_matches(KEY_ARN, "1234abcd-12ab-34cd-56ef-1234567890ab")
-    assert not rules.kms_key_matches("alias/data", "1234abcd-12ab-34cd-56ef-1234567890ab")
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_ACCOUNT_KEY_ARN = f"arn:aws:kms:eu-west-1:999999999999:key/{KEY_ID}"
+OTHER_REGION_KEY_ARN = f"arn:aws:kms:us-east-1:123456789012:key/{KEY_ID}"
+ALIAS_ARN = "arn:aws:kms:eu-west-1:123456789012:alias/corp-s3"
+OTHER_ACCOUNT_ALIAS_ARN = "arn:aws:kms:eu-west-1:999999999999:alias/corp-s3"
+HOME = {"account": "123456789012", "region": "eu-west-1"}
+
+
+@pytest.mark.parametrize(
+    ("value", "parts"),
+    [
+        (KEY_ID, (None, None, None, "key", KEY_ID, False)),
+        (KEY_ARN, ("aws", "eu-west-1", "123456789012", "key", KEY_ID, False)),
+        ("alias/corp-s3", (None, None, None, "alias", "alias/corp-s3", False)),
+        (ALIAS_ARN, ("aws", "eu-west-1", "123456789012", "alias", "alias/corp-s3", False)),
+        ("alias/aws/s3", (None, None, None, "alias", "alias/aws/s3", True)),
+        ("arn:aws-cn:kms:cn-north-1:123456789012:alias/aws/s3",
+         ("aws-cn", "cn-north-1", "123456789012", "alias", "alias/aws/s3", True)),
+    ],
+)
+def test_parse_kms_key(value: str, parts: tuple[Any, ...]) -> None:
+    ref = rules.parse_kms_key(value)
+    assert ref is not None
+    assert (ref.partition, ref.region, ref.account, ref.kind, ref.resource, ref.is_aws_managed_s3_key) == parts
+    assert str(ref) == value
+
+
+@pytest.mark.parametrize("value", ["", "my-key", UNKNOWN, "key/" + KEY_ID, "arn:aws:kms:eu-west-1:12345:alias/x",
+                                   f"arn:aws:s3:eu-west-1:123456789012:key/{KEY_ID}", "alias/", 3, None])
+def test_parse_kms_key_refuses_what_is_no_identifier(value: Any) -> None:
+    assert rules.parse_kms_key(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed", "context", "matches"),
+    [
+        # ARN entries pin partition, region, account and resource.
+        (KEY_ARN, KEY_ARN, {}, True),
+        (OTHER_ACCOUNT_KEY_ARN, KEY_ARN, {}, False),
+        (OTHER_REGION_KEY_ARN, KEY_ARN, HOME, False),
+        (f"arn:aws-us-gov:kms:eu-west-1:123456789012:key/{KEY_ID}", KEY_ARN, HOME, False),
+        (OTHER_ACCOUNT_ALIAS_ARN, ALIAS_ARN, HOME, False),
+        # Bare entries match bare values, and ARNs only in the known account and region.
+        (KEY_ID, KEY_ID, {}, True),
+        ("alias/corp-s3", "alias/corp-s3", {}, True),
+        (KEY_ARN, KEY_ID, HOME, True),
+        (ALIAS_ARN, "alias/corp-s3", HOME, True),
+        (KEY_ARN, KEY_ID, {}, False),  # unknown context: fail closed
+        (KEY_ARN, KEY_ID, {"region": "eu-west-1"}, False),
+        (KEY_ARN, KEY_ID, {"account": "123456789012"}, False),
+        (OTHER_ACCOUNT_KEY_ARN, KEY_ID, HOME, False),
+        (OTHER_ACCOUNT_ALIAS_ARN, "alias/corp-s3", HOME, False),
+        (OTHER_REGION_KEY_ARN, KEY_ID, HOME, False),
+        (KEY_ARN, KEY_ID, {**HOME, "partition": "aws-cn"}, False),
+        # A bare value against an ARN entry resolves in the same context.
+        (KEY_ID, KEY_ARN, HOME, True),
+        (KEY_ID, KEY_ARN, {}, False),
+        (KEY_ID, OTHER_ACCOUNT_KEY_ARN, HOME, False),
+        # Keys never match aliases, and names must be equal.
+        ("alias/corp-s3", KEY_ID, HOME, False),
+        (ALIAS_ARN, KEY_ARN, HOME, False),
+        ("alias/corp-s3-old", "alias/corp-s3", HOME, False),
+        ("alias/aws/s3", "arn:aws:kms:eu-west-1:123456789012:alias/aws/s3", HOME, True),
+        # Unknowns and malformed values match nothing, not even themselves.
+        (UNKNOWN, UNKNOWN, HOME, False),
+        ("my-key", "my-key", HOME, False),
+    ],
+)
+def test_kms_key_matches(value: str, allowed: str, context: dict[str, str], matches: bool) -> None:
+    assert rules.kms_key_matches(value, allowed, **context) is matches
+
+
+def test_aws_managed_keys() -> None:
     assert rules.is_aws_managed_key("arn:aws:kms:eu-west-1:123456789012:alias/aws/s3")
-    assert not rules.is_aws_managed_key("alias/aws/s3-other")
+    assert rules.is_aws_managed_key("alias/aws/s3")
+    assert not rules.is_aws_managed_key("alias/aws-s3")
+    assert not rules.is_aws_managed_key(KEY_ARN)
+    assert not rules.is_aws_managed_key(UNKNOWN)
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "key", "effective"),
+    [
+        ("aws:kms", None, "alias/aws/s3"),
+        ("aws:kms", "", "alias/aws/s3"),
+        ("aws:kms:dsse", None, "alias/aws/s3"),
+        ("aws:kms", KEY_ARN, KEY_ARN),
+        ("AES256", None, None),
+        ("AES256", "", None),
+        ("AES256", KEY_ARN, KEY_ARN),
+        (UNKNOWN, None, None),
+        ("aws:kms", UNKNOWN, UNKNOWN),
+    ],
+)
+def test_effective_kms_key(algorithm: Any, key: Any, effective: Any) -> None:
+    assert rules.effective_kms_key(EncryptionRule(True, algorithm, key)) == effective
 
 
 @pytest.mark.parametrize(

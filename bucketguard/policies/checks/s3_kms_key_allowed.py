@@ -14,7 +14,16 @@ from bucketguard.policies.model import (
     rules_dependencies,
 )
 from bucketguard.policies.spec import NIST_SC12, Finding, PolicySpec, setting
-from bucketguard.rules import KMS_ALGORITHMS, is_aws_managed_key, is_unknown, kms_key_matches
+from bucketguard.rules import (
+    AWS_MANAGED_KEY_ALIAS,
+    KMS_KEY_FORMS,
+    EncryptionRule,
+    effective_kms_key,
+    is_aws_managed_key,
+    is_unknown,
+    kms_key_matches,
+    parse_kms_key,
+)
 
 
 def _sources(stack: StackView) -> list[tuple[PlainResource, Declaration]]:
@@ -49,34 +58,42 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
                    "pass the key ARN from a key of this stack or a literal allowed key.")
             continue
         for rule in declaration.rules:
-            key = rule.kms_master_key_id
-            is_kms = isinstance(rule.sse_algorithm, str) and rule.sse_algorithm in KMS_ALGORITHMS
-            if not is_kms and key in (None, ""):
-                continue
-            if key in (None, ""):
-                if require_customer_key:
-                    report("uses the AWS managed key aws/s3 (no kmsMasterKeyId), but a customer managed key "
-                           "is required; pass kms_key_id, or let bucketguard.EncryptedBucket create a key.")
-            elif is_unknown(key):
-                deps = rules_dependencies(source)
-                if deps and all(urn in stack.kms_keys for urn in deps):
-                    if not allow_stack_keys:
-                        report("uses a KMS key created in this stack, which allowStackKeys forbids; "
-                               f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
-                else:
-                    report("its KMS key is computed and does not come from an aws.kms.Key of this stack, so "
-                           "it cannot be verified during preview; pass a literal key ARN or a key of this stack.")
-            elif not isinstance(key, str):
-                report(f"kmsMasterKeyId {key!r} is not a key identifier; pass a key ARN.")
-            elif key in stack.kms_key_identifiers:
-                if not allow_stack_keys:
-                    report(f"uses KMS key {key} of this stack, which allowStackKeys forbids.")
-            elif is_aws_managed_key(key) and require_customer_key:
-                report(f"uses the AWS managed key ({key}), but a customer managed key is required.")
-            elif allowed and not any(kms_key_matches(key, a) for a in allowed):
-                report(f"KMS key {key} is not one of the allowed keys ({', '.join(allowed)}); "
-                       "use an allowed key in kms_key_id.")
+            problem = _key_problem(rule, source, stack, allowed, allow_stack_keys, require_customer_key)
+            if problem:
+                report(problem)
     return findings
+
+
+def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, allowed: list[str],
+                 allow_stack_keys: bool, require_customer_key: bool) -> str | None:
+    """Why the key `rule` encrypts with is not allowed or cannot be verified, or None."""
+    key = effective_kms_key(rule)
+    if key is None:
+        if is_unknown(rule.sse_algorithm) and (allowed or require_customer_key):
+            return ("its sseAlgorithm is not known during preview, so whether it uses the AWS managed key "
+                    "aws/s3 cannot be verified; pass a literal sseAlgorithm.")
+        return None
+    implicit = key == AWS_MANAGED_KEY_ALIAS and rule.kms_master_key_id in (None, "")
+    shown = f"{key} (implicit: {rule.sse_algorithm} with no kmsMasterKeyId)" if implicit else str(key)
+    if is_unknown(key):
+        deps = rules_dependencies(source)
+        if deps and all(urn in stack.kms_keys for urn in deps):
+            if not allow_stack_keys:
+                return ("uses a KMS key created in this stack, which allowStackKeys forbids; "
+                        f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
+            return None
+        return ("its KMS key is computed and does not come from an aws.kms.Key of this stack, so "
+                "it cannot be verified during preview; pass a literal key ARN or a key of this stack.")
+    if not isinstance(key, str) or parse_kms_key(key) is None:
+        return f"kmsMasterKeyId {key!r} is not a KMS key identifier; pass {KMS_KEY_FORMS}."
+    if key in stack.kms_key_identifiers:
+        return None if allow_stack_keys else f"uses KMS key {key} of this stack, which allowStackKeys forbids."
+    if is_aws_managed_key(key) and require_customer_key:
+        return (f"uses the AWS managed key {shown}, but a customer managed key is required; pass kms_key_id, "
+                "or let bucketguard.EncryptedBucket create a key.")
+    if allowed and not any(kms_key_matches(key, entry) for entry in allowed):
+        return f"KMS key {shown} is not one of the allowed keys ({', '.join(allowed)}); use an allowed key in kms_key_id."
+    return None
 
 
 SPEC = PolicySpec(
