@@ -93,6 +93,34 @@ class EncryptionSettings(_Model):
         return self.bucket_key_enabled
 
 
+def tag_problem(key: str, value: object) -> str | None:
+    """Why AWS rejects a tag (S3 and KMS share the rules), or None."""
+    # Keys starting with "aws:" in any case are reserved for AWS (tagging best practices, "Tag naming limits").
+    if key.lower().startswith("aws:"):
+        return f"tag key {key!r} starts with the reserved prefix 'aws:'; pick another key"
+    if not 1 <= len(key) <= 128:
+        return f"tag key {key!r} must be 1 to 128 characters long (it has {len(key)})"
+    if isinstance(value, str) and len(value) > 256:
+        return f"the value of tag {key!r} must be at most 256 characters long (it has {len(value)})"
+    return None
+
+
+AUTONAME_SUFFIX_LENGTH = 8  # "-" and 7 random hex characters
+
+
+def autoname_problem(logical_name: str) -> str | None:
+    """Why the bucket name pulumi-aws derives from a logical name (lowercased, "-", 7 random hex
+    characters) is not an S3 bucket name, or None."""
+    example = f"{logical_name.lower()}-0000000"
+    problem = rules.bucket_name_problem(example)
+    if problem is None:
+        return None
+    return (
+        f"the bucket name autonamed from {logical_name!r} ({logical_name.lower()}-<7 random hex>) "
+        f"is not an S3 bucket name: it {problem}"
+    )
+
+
 def validate_encryption(where: str, values: dict[str, Any], python_names: bool = False) -> EncryptionSettings:
     """Build an EncryptionSettings or raise SettingsError naming `where` (field names in camelCase,
     as in YAML, or in snake_case for component arguments)."""
@@ -145,6 +173,25 @@ class BucketConfig(EncryptionOverrides):
             raise ValueError(f"an S3 bucket name {problem}; fix it or leave bucketName out to autoname")
         return value
 
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        return _checked_tags(tags)
+
+    @model_validator(mode="after")
+    def _check_autoname(self) -> BucketConfig:
+        problem = autoname_problem(self.name) if self.bucket_name is None else None
+        if problem:
+            raise ValueError(f"{problem}; rename the bucket or set bucketName")
+        return self
+
+
+def _checked_tags(tags: dict[str, str]) -> dict[str, str]:
+    for key, value in tags.items():
+        if problem := tag_problem(key, value):
+            raise ValueError(problem)
+    return tags
+
 
 class StackConfig(_Model):
     """The project's config keys: `bucketguard:defaults`, `bucketguard:buckets`, `bucketguard:attach`."""
@@ -153,6 +200,11 @@ class StackConfig(_Model):
     buckets: list[BucketConfig] = Field(default_factory=list)
     attach: list[str] = Field(default_factory=list)
     tags: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _check_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        return _checked_tags(tags)
 
     @field_validator("attach")
     @classmethod

@@ -104,6 +104,11 @@ BAD_CONFIG = [
     (config(buckets={"name": "a"}), "bucketguard:buckets: Input should be a valid list"),
     (config(attach=["no"]), "'no' is not an S3 bucket name"),
     ({"bucketguard:bucket": "[]"}, "bucketguard:bucket: not a bucketguard config key"),
+    (config(buckets=[{"name": "xn--data"}]),
+     "bucketguard:buckets[0]: the bucket name autonamed from 'xn--data' (xn--data-<7 random hex>) is not an S3 "
+     "bucket name: it must not start with the reserved prefix 'xn--'; rename the bucket or set bucketName"),
+    (config(tags={"aws:createdBy": "me"}), "bucketguard:tags: tag key 'aws:createdBy' starts with the reserved prefix 'aws:'"),
+    (config(buckets=[{"name": "a", "tags": {"AWS:x": "y"}}]), "bucketguard:buckets[0].tags: tag key 'AWS:x' starts with"),
     ({"bucketguard:defaults": "aws:kms"}, "bucketguard:defaults: expected a YAML object or list"),
 ]
 
@@ -115,3 +120,21 @@ def test_bad_stack_config_stops_before_any_resource(raw_config: dict[str, str], 
         capture_program_dir(ROOT / "__main__.py", project="bucketguard", stack="dev", config=raw_config, into=into)
     assert message in str(error.value)
     assert types_registered(into) == []
+
+
+def test_attached_encryption_survives_removal_from_the_config() -> None:
+    cap = capture_stack_program()
+    assert cap.by_name("attach-acme-dev-legacy-reports-encryption", CONFIGURATION).retain_on_delete is True
+    assert all(c.retain_on_delete for c in cap.of_type(CONFIGURATION))
+
+
+def test_attaching_with_a_new_key_warns_and_a_given_key_does_not() -> None:
+    cap = capture_stack_program(config(attach=["acme-legacy"]))
+    (warning,) = [message for severity, message in cap.logs if severity == "warning"]
+    assert "acme-legacy switch to the stack's new key shared-bucket-key" in warning
+    assert "set bucketguard:defaults.kmsKeyId to it" in warning
+
+    own = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    cap = capture_stack_program(config(attach=["acme-legacy"], defaults={"kmsKeyId": own}))
+    assert [m for severity, m in cap.logs if severity == "warning"] == []
+    assert default_of(cap, "attach-acme-legacy") == {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": own}

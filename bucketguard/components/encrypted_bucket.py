@@ -1,38 +1,65 @@
-"""`EncryptedBucket`: an S3 bucket with default encryption by construction."""
+"""`EncryptedBucket`: an S3 bucket with default encryption by construction.
 
-from __future__ import annotations
+No `from __future__ import annotations`: the component provider reads these annotations at runtime.
+"""
 
-import json
 from collections.abc import Mapping, Sequence
-from typing import Any, NotRequired
+from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from bucketguard import rules
-from bucketguard.components.encryption import EncryptionArgs, attach_encryption, check_arg_names, check_encryption_args
-from bucketguard.settings import SettingsError
+from bucketguard.components.encryption import (
+    AliasInput,
+    attach_encryption,
+    check_arg_names,
+    check_child_aliases,
+    check_encryption_args,
+    check_key_policy_statements,
+    check_tags,
+    child_options,
+)
+from bucketguard.components.statements import check_statements, policy_document
+from bucketguard.settings import SettingsError, autoname_problem
+
+TLS_STATEMENT_SID = "DenyInsecureTransport"
+CHILDREN = ("bucket", "encryption", "key", "policy")
 
 
-class EncryptedBucketArgs(EncryptionArgs):
+class EncryptedBucketArgs(TypedDict):
     """Arguments of `EncryptedBucket` (all optional)."""
 
+    sse_algorithm: NotRequired[str]
+    """"aws:kms" (default), "aws:kms:dsse" or "AES256"."""
+    kms_key_id: NotRequired[pulumi.Input[str]]
+    """Key ARN, key id, alias name or alias ARN. Without it, a KMS setting creates a customer key."""
+    use_aws_managed_key: NotRequired[bool]
+    """Use the AWS managed `aws/s3` key instead of creating a customer managed key."""
+    bucket_key_enabled: NotRequired[bool]
+    """S3 Bucket Key: default on with aws:kms; rejected with DSSE-KMS and SSE-S3 (it has no effect)."""
+    block_sse_c: NotRequired[bool]
+    """Block uploads with customer-provided keys (blockedEncryptionTypes ["SSE-C"]); default True."""
     bucket_name: NotRequired[pulumi.Input[str]]
     """Physical bucket name; default: Pulumi autonaming from the component name."""
     force_destroy: NotRequired[pulumi.Input[bool]]
     """Let `pulumi destroy` delete a bucket that still holds objects; default False."""
     tags: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
-    """Tags for the bucket and the KMS key, when one is created."""
+    """Tags for the bucket and the KMS key, when one is created. Keys starting with "aws:" are rejected."""
     enforce_tls: NotRequired[bool]
     """Attach a bucket policy denying requests without TLS (aws:SecureTransport); default True."""
     policy_statements: NotRequired[Sequence[Mapping[str, Any]]]
-    """Extra IAM policy statements merged into the bucket policy (so no second policy is needed)."""
+    """Extra IAM statements for the bucket policy: unique Sid, Effect, Action, Principal, Resource; values may be Outputs."""
+    key_policy_statements: NotRequired[Sequence[Mapping[str, Any]]]
+    """IAM statements added to the created key's policy after AWS's default statement (e.g. readers in other accounts)."""
+    child_aliases: NotRequired[Mapping[str, Sequence[AliasInput]]]
+    """Aliases (old URNs) per child, "bucket", "encryption", "key" or "policy", so that moving resources keeps them."""
 
 
 def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
     """Deny every request to the bucket and its objects that does not use TLS."""
     return {
-        "Sid": "DenyInsecureTransport",
+        "Sid": TLS_STATEMENT_SID,
         "Effect": "Deny",
         "Principal": "*",
         "Action": "s3:*",
@@ -41,59 +68,72 @@ def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
     }
 
 
+# EncryptedBucket("name") with no args: the provider's schema reader needs `args` typed without None.
+_NO_ARGS: EncryptedBucketArgs = {}
+
+
 class EncryptedBucket(pulumi.ComponentResource):
-    """An `aws.s3.Bucket` with a separate `BucketServerSideEncryptionConfiguration` (SSE-KMS by
-    default, with a created customer managed key), SSE-C blocked and TLS enforced.
+    """An S3 bucket with a separate `BucketServerSideEncryptionConfiguration` (SSE-KMS by default,
+    with a created customer managed key), SSE-C blocked and TLS enforced. The configuration is
+    retained on delete."""
 
-    Outputs: `bucket`, `encryption` (the configuration), `kms_key` (or None), `bucket_name`,
-    `bucket_arn`, `kms_key_arn` (or None), `sse_algorithm`.
-    """
+    bucket: aws.s3.Bucket
+    """The bucket."""
+    encryption: aws.s3.BucketServerSideEncryptionConfiguration
+    """The bucket's encryption configuration."""
+    kms_key: aws.kms.Key | None
+    """The customer managed key created for the bucket, if any."""
+    bucket_name: pulumi.Output[str]
+    """The bucket's name."""
+    bucket_arn: pulumi.Output[str]
+    """The bucket's ARN."""
+    kms_key_arn: pulumi.Output[str] | None
+    """The KMS key of the bucket's default encryption (as given, if given); absent for aws/s3 and AES256."""
+    sse_algorithm: pulumi.Output[str]
+    """The default encryption algorithm: "aws:kms", "aws:kms:dsse" or "AES256"."""
 
-
-    def __init__(self, name: str, args: EncryptedBucketArgs | None = None,
+    def __init__(self, name: str, args: EncryptedBucketArgs = _NO_ARGS,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        args = args if args is not None else EncryptedBucketArgs()
         where = f"EncryptedBucket({name!r})"
         check_arg_names(where, args, EncryptedBucketArgs)
         settings = check_encryption_args(where, args)
         bucket_name = args.get("bucket_name")
         if isinstance(bucket_name, str) and (problem := rules.bucket_name_problem(bucket_name)):
             raise SettingsError(f"{where}: bucket_name {bucket_name!r} is not an S3 bucket name: it {problem}")
-        statements = list(args.get("policy_statements", ()))
-        for index, statement in enumerate(statements):
-            if not isinstance(statement, Mapping) or "Effect" not in statement:
-                raise SettingsError(
-                    f"{where}: policy_statements[{index}] must be an IAM statement dict with an Effect "
-                    f"(got {statement!r})"
-                )
+        if bucket_name is None and (problem := autoname_problem(name)):
+            raise SettingsError(f"{where}: {problem}; rename the component or pass bucket_name")
+        check_tags(where, args.get("tags"))
+        enforce_tls = args.get("enforce_tls", True)
+        statements = check_statements(
+            where, "policy_statements", args.get("policy_statements", ()),
+            reserved_sids=(TLS_STATEMENT_SID,) if enforce_tls else (),
+        )
+        key_statements = check_key_policy_statements(where, settings, args.get("key_policy_statements"))
+        aliases = check_child_aliases(where, args.get("child_aliases"), CHILDREN)
         super().__init__("bucketguard:index:EncryptedBucket", name, None, opts)
 
         tags = args.get("tags")
-        self.bucket: aws.s3.Bucket = aws.s3.Bucket(
+        self.bucket = aws.s3.Bucket(
             name,
             bucket=bucket_name,
             force_destroy=args.get("force_destroy", False),
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=child_options(self, aliases, "bucket"),
         )
-        attached = attach_encryption(name, self, self.bucket.bucket, settings, args.get("kms_key_id"), tags)
+        attached = attach_encryption(
+            name, self, self.bucket.bucket, settings, args.get("kms_key_id"), tags, key_statements, aliases
+        )
         self.encryption = attached.configuration
         self.kms_key = attached.key
-        self.kms_key_arn: pulumi.Output[str] | None = attached.key_arn
+        self.kms_key_arn = attached.key_arn
 
-        if args.get("enforce_tls", True) or statements:
-            enforce_tls = args.get("enforce_tls", True)
-            policy = self.bucket.arn.apply(
-                lambda arn: json.dumps({
-                    "Version": "2012-10-17",
-                    "Statement": ([tls_only_statement(arn)] if enforce_tls else []) + statements,
-                })
-            )
+        if enforce_tls or statements:
+            own = [self.bucket.arn.apply(tls_only_statement)] if enforce_tls else []
             aws.s3.BucketPolicy(
                 f"{name}-policy",
                 bucket=self.bucket.bucket,
-                policy=policy,
-                opts=pulumi.ResourceOptions(parent=self),
+                policy=policy_document([*own, *statements]),
+                opts=child_options(self, aliases, "policy"),
             )
 
         self.bucket_name = self.bucket.bucket

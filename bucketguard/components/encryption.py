@@ -1,26 +1,34 @@
 """`BucketEncryption`: default encryption for a bucket declared elsewhere, and the shared pieces
-every bucketguard component uses to write an encryption setting."""
+every bucketguard component uses to write an encryption setting.
 
-from __future__ import annotations
+No `from __future__ import annotations` in the components' modules: the component provider infers
+its schema from these annotations at runtime, and it cannot read string annotations.
+"""
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypeAlias, TypedDict
 
 import pulumi
 import pulumi_aws as aws
 
 from bucketguard import rules
-from bucketguard.components.kms import new_bucket_key
-from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
+from bucketguard.components.kms import DEFAULT_KEY_POLICY_SID, new_bucket_key
+from bucketguard.components.statements import check_statements
+from bucketguard.settings import EncryptionSettings, SettingsError, tag_problem, validate_encryption
+
+# A provider schema has no unions, so other languages see the plain form (a bucket name, an alias
+# URN); Python callers may also pass an `aws.s3.Bucket` or a `pulumi.Alias`, as type checkers see.
+if TYPE_CHECKING:
+    BucketInput: TypeAlias = pulumi.Input[str] | aws.s3.Bucket
+    AliasInput: TypeAlias = pulumi.Input[str] | pulumi.Alias
+else:
+    BucketInput = pulumi.Input[str]
+    AliasInput = pulumi.Input[str]
 
 
 class EncryptionArgs(TypedDict):
-    """Encryption settings shared by `EncryptedBucket` and `BucketEncryption`.
-
-    `sse_algorithm`, `use_aws_managed_key`, `bucket_key_enabled` and `block_sse_c` decide which
-    resources are created, so they are plain values; `kms_key_id` may be an Output (a key's ARN).
-    """
+    """The encryption settings `EncryptedBucket` and `BucketEncryption` both take."""
 
     sse_algorithm: NotRequired[str]
     """"aws:kms" (default), "aws:kms:dsse" or "AES256"."""
@@ -34,22 +42,38 @@ class EncryptionArgs(TypedDict):
     """Block uploads with customer-provided keys (blockedEncryptionTypes ["SSE-C"]); default True."""
 
 
-class BucketEncryptionArgs(EncryptionArgs):
+# The provider reads each class's own source for descriptions, so the argument classes repeat the
+# settings instead of inheriting them (tests keep the copies equal).
+class BucketEncryptionArgs(TypedDict):
     """Arguments of `BucketEncryption`."""
 
-    bucket: pulumi.Input[str] | aws.s3.Bucket
-    """The bucket to encrypt: an `aws.s3.Bucket` or the name of an existing bucket."""
+    bucket: BucketInput
+    """The bucket to encrypt: its name (an existing bucket, or `bucket.bucket`). Python also takes an `aws.s3.Bucket`."""
+    sse_algorithm: NotRequired[str]
+    """"aws:kms" (default), "aws:kms:dsse" or "AES256"."""
+    kms_key_id: NotRequired[pulumi.Input[str]]
+    """Key ARN, key id, alias name or alias ARN; else a KMS setting creates a key. Existing bucket: pass its current key."""
+    use_aws_managed_key: NotRequired[bool]
+    """Use the AWS managed `aws/s3` key instead of creating a customer managed key."""
+    bucket_key_enabled: NotRequired[bool]
+    """S3 Bucket Key: default on with aws:kms; rejected with DSSE-KMS and SSE-S3 (it has no effect)."""
+    block_sse_c: NotRequired[bool]
+    """Block uploads with customer-provided keys (blockedEncryptionTypes ["SSE-C"]); default True."""
     tags: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
-    """Tags for the KMS key, when one is created."""
+    """Tags for the KMS key, when one is created. Keys starting with "aws:" are rejected."""
+    key_policy_statements: NotRequired[Sequence[Mapping[str, Any]]]
+    """IAM statements added to the created key's policy after AWS's default statement (e.g. readers in other accounts)."""
+    child_aliases: NotRequired[Mapping[str, Sequence[AliasInput]]]
+    """Aliases (old URNs) per child, "encryption" or "key", so that moving resources keeps them."""
 
 
-_ENCRYPTION_ARG_NAMES = EncryptionArgs.__required_keys__ | EncryptionArgs.__optional_keys__
+ENCRYPTION_ARG_NAMES: frozenset[str] = EncryptionArgs.__required_keys__ | EncryptionArgs.__optional_keys__
 
 
 def check_encryption_args(component: str, args: Mapping[str, object]) -> EncryptionSettings:
     """Validate the plain encryption arguments of a component; raise SettingsError before any
     resource is registered."""
-    values = {k: v for k, v in args.items() if k in _ENCRYPTION_ARG_NAMES}
+    values = {k: v for k, v in args.items() if k in ENCRYPTION_ARG_NAMES}
     if "kms_key_id" in values and not isinstance(values["kms_key_id"], str):
         # An Output: checked by AWS at deployment and by the pack at preview. The sentinel keeps the
         # "a key only with a KMS algorithm" rule in force.
@@ -68,6 +92,75 @@ def check_arg_names(where: str, args: object, args_type: type) -> Mapping[str, o
     return args
 
 
+def check_tags(where: str, tags: object) -> None:
+    """Tags AWS would reject (reserved `aws:` keys, lengths) are errors now; Outputs are left to AWS."""
+    if tags is None or isinstance(tags, pulumi.Output):
+        return
+    if not isinstance(tags, Mapping):
+        raise SettingsError(f"{where}: tags must be a dict of tag key to value (got {tags!r})")
+    for key, value in tags.items():
+        if not isinstance(key, str):
+            raise SettingsError(f"{where}: tag keys must be strings (got {key!r})")
+        if problem := tag_problem(key, value):
+            raise SettingsError(f"{where}: tags: {problem}")
+
+
+def check_child_aliases(where: str, value: object, children: Sequence[str]) -> dict[str, list[AliasInput]]:
+    """`child_aliases` as {child: [alias, ...]}, or SettingsError naming the child or alias at fault."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SettingsError(f"{where}: child_aliases must map a child ({', '.join(children)}) to a list of aliases")
+    checked: dict[str, list[AliasInput]] = {}
+    for child, aliases in value.items():
+        if child not in children:
+            raise SettingsError(f"{where}: child_aliases: {child!r} is not a child of this component; use {', '.join(children)}")
+        if isinstance(aliases, str) or not isinstance(aliases, Sequence):
+            raise SettingsError(f"{where}: child_aliases[{child!r}] must be a list of aliases (got {aliases!r})")
+        for alias in aliases:
+            if not isinstance(alias, str | pulumi.Output | pulumi.Alias):
+                raise SettingsError(
+                    f"{where}: child_aliases[{child!r}]: {alias!r} is not an alias; pass the old URN "
+                    "(e.g. pulumi.create_urn(name, type)) or a pulumi.Alias"
+                )
+        checked[child] = list(aliases)
+    return checked
+
+
+def check_key_policy_statements(where: str, settings: EncryptionSettings, statements: object) -> list[Mapping[str, Any]]:
+    """Key policy statements only go with a key the component creates."""
+    if statements is None:
+        return []
+    checked = check_statements(where, "key_policy_statements", statements, reserved_sids=(DEFAULT_KEY_POLICY_SID,))
+    if checked and not settings.needs_customer_key:
+        raise SettingsError(
+            f"{where}: key_policy_statements only apply to a key the component creates; this setting uses "
+            f"{describe_key(settings)}: edit that key's policy where the key is managed, or drop kms_key_id "
+            "and use_aws_managed_key to have a key created"
+        )
+    return checked
+
+
+def describe_key(settings: EncryptionSettings) -> str:
+    if not settings.is_kms:
+        return f"{settings.sse_algorithm} (no KMS key)"
+    if settings.use_aws_managed_key:
+        return "the AWS managed key aws/s3"
+    return "the key given in kms_key_id"
+
+
+def child_options(
+    parent: pulumi.Resource, aliases: Mapping[str, Sequence[AliasInput]], child: str, *, retain: bool = False
+) -> pulumi.ResourceOptions:
+    """Options of one child: the component as parent, the caller's aliases for it, and
+    `retain_on_delete` where deleting the child would weaken a bucket."""
+    return pulumi.ResourceOptions(
+        parent=parent,
+        aliases=list(aliases.get(child, ())) or None,
+        retain_on_delete=retain or None,
+    )
+
+
 @dataclass
 class AttachedEncryption:
     """What `attach_encryption` created: the configuration and the key it made, if any."""
@@ -84,9 +177,12 @@ def attach_encryption(
     settings: EncryptionSettings,
     kms_key_id: pulumi.Input[str] | None,
     tags: pulumi.Input[Mapping[str, pulumi.Input[str]]] | None,
+    key_policy_statements: Sequence[Mapping[str, Any]] = (),
+    aliases: Mapping[str, Sequence[AliasInput]] | None = None,
 ) -> AttachedEncryption:
     """Create the separate encryption configuration (and the customer key it needs) as children
     of `parent`."""
+    aliases = aliases or {}
     key: aws.kms.Key | None = None
     key_id: pulumi.Input[str] | None = None
     if settings.needs_customer_key:
@@ -94,7 +190,8 @@ def attach_encryption(
             f"{name}-key",
             description=f"S3 default encryption for {name} (bucketguard)",
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=parent),
+            opts=child_options(parent, aliases, "key"),
+            policy_statements=key_policy_statements,
         )
         key_id = key.arn
     elif settings.is_kms and not settings.use_aws_managed_key:
@@ -110,22 +207,33 @@ def attach_encryption(
     }
     if settings.block_sse_c:
         rule["blocked_encryption_types"] = [rules.SSE_C]
+    # Deleting this resource is DeleteBucketEncryption, which resets the bucket to S3's default: a
+    # destroyed stack, a bucket dropped from the config or a renamed component (create, then delete
+    # the old one) would silently lose the setting. Retained, the engine only forgets it.
     configuration = aws.s3.BucketServerSideEncryptionConfiguration(
         f"{name}-encryption",
         bucket=bucket,
         rules=[rule],
-        opts=pulumi.ResourceOptions(parent=parent),
+        opts=child_options(parent, aliases, "encryption", retain=True),
     )
     key_arn = key.arn if key else (pulumi.Output.from_input(key_id) if key_id is not None else None)
     return AttachedEncryption(configuration, key, key_arn)
 
 
 class BucketEncryption(pulumi.ComponentResource):
-    """Default encryption for a bucket declared elsewhere. Never modifies or replaces the bucket.
+    """Default encryption for a bucket declared elsewhere, as a separate
+    `aws.s3.BucketServerSideEncryptionConfiguration` (retained on delete). Never modifies or replaces the bucket."""
 
-    Outputs: `encryption` (the configuration), `kms_key` (or None), `bucket_name`, `kms_key_arn`
-    (or None), `sse_algorithm`.
-    """
+    encryption: aws.s3.BucketServerSideEncryptionConfiguration
+    """The bucket's encryption configuration."""
+    kms_key: aws.kms.Key | None
+    """The customer managed key created for the bucket, if any."""
+    bucket_name: pulumi.Output[str]
+    """The name of the encrypted bucket."""
+    kms_key_arn: pulumi.Output[str] | None
+    """The KMS key of the bucket's default encryption (as given, if given); absent for aws/s3 and AES256."""
+    sse_algorithm: pulumi.Output[str]
+    """The default encryption algorithm: "aws:kms", "aws:kms:dsse" or "AES256"."""
 
     def __init__(self, name: str, args: BucketEncryptionArgs,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -139,16 +247,19 @@ class BucketEncryption(pulumi.ComponentResource):
             problem = rules.bucket_name_problem(target)
             if problem:
                 raise SettingsError(f"{where}: bucket {target!r} is not an S3 bucket name: it {problem}")
+        check_tags(where, args.get("tags"))
+        key_statements = check_key_policy_statements(where, settings, args.get("key_policy_statements"))
+        aliases = check_child_aliases(where, args.get("child_aliases"), ("encryption", "key"))
         super().__init__("bucketguard:index:BucketEncryption", name, None, opts)
 
         bucket_name: pulumi.Input[str] = target.bucket if isinstance(target, aws.s3.Bucket) else target
         attached = attach_encryption(
-            name, self, bucket_name, settings, args.get("kms_key_id"), args.get("tags")
+            name, self, bucket_name, settings, args.get("kms_key_id"), args.get("tags"), key_statements, aliases
         )
         self.encryption = attached.configuration
         self.kms_key = attached.key
         self.bucket_name = attached.configuration.bucket
-        self.kms_key_arn: pulumi.Output[str] | None = attached.key_arn
+        self.kms_key_arn = attached.key_arn
         self.sse_algorithm = pulumi.Output.from_input(settings.sse_algorithm)
         self.register_outputs({
             "bucket_name": self.bucket_name,

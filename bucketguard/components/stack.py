@@ -88,6 +88,13 @@ def build_stack(config: StackConfig) -> StackBuckets:
             args["bucket_name"] = bucket.bucket_name
         buckets[bucket.name] = EncryptedBucket(bucket.name, args)
 
+    if config.attach and attach_settings.needs_customer_key:
+        pulumi.log.warn(
+            f"bucketguard:attach: {', '.join(config.attach)} switch to the stack's new key {SHARED_KEY_NAME}: "
+            "objects written from then on need kms:Decrypt on it, and writers kms:GenerateDataKey. "
+            "To keep the key a bucket uses today, set bucketguard:defaults.kmsKeyId to it "
+            "(`bucketguard audit --bucket NAME` shows it)."
+        )
     attached: dict[str, BucketEncryption] = {}
     for existing in config.attach:
         encryption = attach_settings.model_dump(exclude_none=True)

@@ -47,6 +47,7 @@ class Registration:
     protect: bool = False
     retain_on_delete: bool = False
     delete_before_replace: bool | None = None
+    aliases: list[dict[str, Any]] = field(default_factory=list)  # {"urn": ...} or {"spec": {...}}
 
 
 @dataclass
@@ -160,6 +161,7 @@ class CapturingMonitor(mocks.MockMonitor):
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
             delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
+            aliases=[json_format.MessageToDict(alias) for alias in request.aliases],
         ))
         state = {k: v for k, v in outputs.items() if k != "id"}
         self.resources[mock_urn] = mocks.MockMonitor.ResourceRegistration(mock_urn, "", state)
