@@ -11,10 +11,6 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 import pytest
-from pulumi.runtime import mocks
-from pulumi.runtime.settings import ROOT
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
 from helpers import (
     BUCKET,
     BUCKET_ENCRYPTION,
@@ -28,6 +24,10 @@ from helpers import (
     rule_of,
     types_registered,
 )
+from pulumi.runtime import mocks
+from pulumi.runtime.settings import ROOT
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
 
 from bucketguard.components import BucketEncryption, EncryptedBucket
 from bucketguard.components.encrypted_bucket import tls_only_statement
@@ -271,7 +271,8 @@ def test_a_long_or_uppercase_component_name_with_a_valid_autoname_is_accepted() 
          "this setting uses the AWS managed key aws/s3"),
         ({"bucket": "acme-legacy", "key_policy_statements": [dict(READER, Sid="R"), READER]},
          "key_policy_statements[1]: needs a Sid"),
-        ({"bucket": "acme-legacy", "child_aliases": {"bucket": []}}, "'bucket' is not a child of this component; use encryption, key"),
+        ({"bucket": "acme-legacy", "child_aliases": {"bucket": []}},
+         "'bucket' is not a child of this component; use encryption, key"),
         ({"bucket": "acme-legacy", "kms_key": "alias/x"}, "unknown argument(s) kms_key; see BucketEncryptionArgs"),
         ({"bucket": "x"}, "bucket 'x' is not an S3 bucket name: it must be 3 to 63 characters long"),
         ({"bucket": "acme-legacy", "sse_algorithm": "aws:kms:dsse", "bucket_key_enabled": True},
