@@ -3,11 +3,16 @@
 Each bucket's GetBucketEncryption answer is judged by the policy pack's own checks (the same
 code, names, levels, messages and `--policy-pack-config` semantics): the answer becomes the
 configuration a program would have declared, attached to a deployed bucket, and goes through
-`policies.checks` exactly as the pack's Analyze and AnalyzeStack would.
+`bucketguard.policies.checks` exactly as the pack's Analyze and AnalyzeStack would.
+
+Data safety: every call for a bucket names the account the audit expects to own it
+(ExpectedBucketOwner), a fix never lowers encryption without `--force`, never points a bucket at a
+key of another region or account, and counts as done only once S3 is read back and judged passing.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -24,6 +29,13 @@ from bucketguard.settings import EncryptionSettings
 CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
 IMPORT_TYPE = CONFIGURATION
 COMPONENT_TYPE = "bucketguard:index:BucketEncryption"
+# ListBuckets page size: the API's maximum. Without MaxBuckets, ListBuckets fails for accounts with
+# more than 10,000 buckets (S3 API reference, ListBuckets).
+LIST_BUCKETS_PAGE = 10_000
+_ALGORITHM_RANK = {rules.SSE_S3: 1, rules.SSE_KMS: 2, rules.DSSE_KMS: 3}
+_ALGORITHM_NAME = {rules.SSE_S3: "SSE-S3 (AES256)", rules.SSE_KMS: "SSE-KMS (aws:kms)",
+                   rules.DSSE_KMS: "DSSE-KMS (aws:kms:dsse)"}
+_KMS_ARN = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):")
 
 
 @dataclass(frozen=True)
@@ -37,14 +49,16 @@ class Finding:
 
 @dataclass
 class BucketReport:
-    """One bucket: what S3 says, the verdict, and what --fix did."""
+    """One bucket: what S3 says, the verdict, and what a fix did or would do."""
 
     name: str
+    account: str | None = None
     region: str | None = None
     rules: list[dict[str, Any]] | None = None  # S3's Rules; None: no default encryption configured
     error: str | None = None
     findings: list[Finding] = field(default_factory=list)
-    fix: dict[str, Any] | None = None  # {"before", "after"} or {"skipped": reason}
+    # {"status": "fixed" | "still-failing" | "refused" | "failed" | "planned", "reason", "before", "after", ...}
+    fix: dict[str, Any] | None = None
 
     @property
     def mandatory(self) -> bool:
@@ -57,6 +71,14 @@ class BucketReport:
         if self.mandatory:
             return "FAIL"
         return "advisory" if self.findings else "ok"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose buckets the audit reads: the account of its credentials, and where keys must live."""
+
+    account: str
+    partition: str = "aws"
 
 
 def audit_policy_config(user_config: Mapping[str, Any] | None, source: str) -> ResolvedConfig:
@@ -109,91 +131,295 @@ def judge(bucket: str, api_rules: Sequence[Mapping[str, Any]] | None, config: Re
     return findings
 
 
+def mandatory_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level in ("mandatory", "remediate")]
+
+
 def desired_rules(setting: EncryptionSettings) -> list[dict[str, Any]]:
     """The PutBucketEncryption rules for a setting (the components' setting, in S3's words)."""
     default: dict[str, Any] = {"SSEAlgorithm": setting.sse_algorithm}
     if setting.kms_key_id is not None and setting.is_kms:
         default["KMSMasterKeyID"] = setting.kms_key_id
-    rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": default,
-                            "BucketKeyEnabled": setting.effective_bucket_key}
-    if setting.block_sse_c:
-        rule["BlockedEncryptionTypes"] = {"EncryptionType": [rules.SSE_C]}
-    return [rule]
+    return [_rule(default, setting.effective_bucket_key, [rules.SSE_C] if setting.block_sse_c else [])]
 
 
-def customer_key_replaced(api_rules: Sequence[Mapping[str, Any]] | None, setting: EncryptionSettings) -> str | None:
-    """The customer managed key the fix would stop using, if any (readers may lose access)."""
+def setting_problems(setting: EncryptionSettings, config: ResolvedConfig) -> list[Finding]:
+    """The mandatory findings the fix setting itself would get, judged like any bucket."""
+    return mandatory_findings(judge("fix-setting", desired_rules(setting), config))
+
+
+# --- What a rule holds, and whether a change lowers it ------------------------------------------------
+
+
+def _rule(default: Mapping[str, Any], bucket_key: bool, blocked: Sequence[str]) -> dict[str, Any]:
+    rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": dict(default),
+                            "BucketKeyEnabled": bool(bucket_key) and rules.bucket_key_applies(default.get("SSEAlgorithm"))}
+    if blocked:
+        rule["BlockedEncryptionTypes"] = {"EncryptionType": list(blocked)}
+    return rule
+
+
+def _default_of(api_rules: Sequence[Mapping[str, Any]] | None) -> Mapping[str, Any] | None:
     for rule in api_rules or ():
-        default = rule.get("ApplyServerSideEncryptionByDefault") or {}
-        key = default.get("KMSMasterKeyID") if isinstance(default, Mapping) else None
-        keeps_key = setting.kms_key_id is not None and isinstance(key, str) and rules.kms_key_matches(
-            key, setting.kms_key_id)
-        if isinstance(key, str) and key and not rules.is_aws_managed_key(key) and not keeps_key:
-            return key
+        default = rule.get("ApplyServerSideEncryptionByDefault")
+        if isinstance(default, Mapping) and isinstance(default.get("SSEAlgorithm"), str):
+            return default
     return None
 
 
-class S3Auditor:
-    """Reads, judges and (with a setting) fixes buckets through one boto3 S3 client."""
+def _bucket_key_of(api_rules: Sequence[Mapping[str, Any]] | None) -> bool:
+    return any(rule.get("BucketKeyEnabled") is True for rule in api_rules or ())
 
-    def __init__(self, client: Any, config: ResolvedConfig) -> None:
+
+def _blocked_of(api_rules: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    blocked: list[str] = []
+    for rule in api_rules or ():
+        types = rule.get("BlockedEncryptionTypes")
+        if isinstance(types, Mapping):
+            blocked.extend(t for t in types.get("EncryptionType") or [] if isinstance(t, str) and t not in blocked)
+    return blocked
+
+
+def customer_key_of(default: Mapping[str, Any] | None) -> str | None:
+    """The customer managed key a default uses; None for SSE-S3 and the AWS managed key (implicit or named)."""
+    if default is None or default.get("SSEAlgorithm") not in rules.KMS_ALGORITHMS:
+        return None
+    key = default.get("KMSMasterKeyID")
+    if not isinstance(key, str) or not key or rules.is_aws_managed_key(key):
+        return None
+    return key
+
+
+def key_home(key: str) -> tuple[str, str, str] | None:
+    """(partition, region, account) pinned by a key or alias ARN; None for a bare id or alias name, which
+    S3 resolves in the bucket's own account and region."""
+    match = _KMS_ARN.match(key)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def same_key(value: str, other: str, *, account: str, region: str, partition: str) -> bool:
+    """Whether two key identifiers name the same key for a bucket of `account` in `region`."""
+    # Interim until rules.kms_key_matches pins account and region (pack engineer's change).
+    if value == other:
+        return True
+    here = (partition, region, account)
+    homes = [key_home(value), key_home(other)]
+    if any(home is not None and home != here for home in homes):
+        return False
+    return _short(value) == _short(other)
+
+
+def _short(key: str) -> str:
+    return key.split(":", 5)[5].removeprefix("key/") if key_home(key) else key
+
+
+def misplaced_key(key: str | None, *, account: str, region: str, partition: str) -> str | None:
+    """Why S3 could not use `key` for a bucket of `account` in `region` (KMS keys are regional and S3
+    does not check the key at PutBucketEncryption, so every upload relying on it would fail)."""
+    home = None if key is None else key_home(key)
+    if home is None:
+        return None
+    key_partition, key_region, key_account = home
+    if key_region != region or key_partition != partition:
+        return (f"KMS key {key} is in region {key_region}, the bucket in {region}; KMS keys are regional and "
+                "S3 does not check the key when it is set, so every upload using default encryption would fail. "
+                f"Pass a key of {region} (--kms-key-id).")
+    if key_account != account:
+        return (f"KMS key {key} belongs to account {key_account}, the bucket to {account}; pass a key of the "
+                "bucket's account (--kms-key-id).")
+    return None
+
+
+def lowerings(before: Sequence[Mapping[str, Any]] | None, after: Sequence[Mapping[str, Any]], *,
+              account: str, region: str, partition: str) -> list[str]:
+    """How `after` would be weaker than `before`: each a phrase; empty when nothing is lowered."""
+    old, new = _default_of(before), _default_of(after)
+    if old is None:
+        return []
+    if new is None:
+        return ["removes default encryption"]
+    found = []
+    old_algorithm, new_algorithm = old["SSEAlgorithm"], new["SSEAlgorithm"]
+    if _ALGORITHM_RANK.get(new_algorithm, 0) < _ALGORITHM_RANK.get(old_algorithm, 0):
+        found.append(f"{_ALGORITHM_NAME[old_algorithm]} down to {_ALGORITHM_NAME.get(new_algorithm, new_algorithm)}")
+    old_key, new_key = customer_key_of(old), customer_key_of(new)
+    if old_key and new_key is None and new_algorithm in rules.KMS_ALGORITHMS:
+        found.append(f"customer managed key {old_key} down to the AWS managed key aws/s3")
+    if _bucket_key_of(before) and not _bucket_key_of(after) and new_algorithm == rules.SSE_KMS:
+        found.append("drops the S3 Bucket Key")
+    dropped = [t for t in _blocked_of(before) if t not in _blocked_of(after)]
+    if dropped:
+        found.append(f"stops blocking {', '.join(dropped)}")
+    return found
+
+
+def describe_rules(api_rules: Sequence[Mapping[str, Any]] | None) -> str:
+    """One line for what a bucket's encryption is, as users read it."""
+    default = _default_of(api_rules)
+    if default is None:
+        return "no default encryption"
+    algorithm = default["SSEAlgorithm"]
+    parts = [str(algorithm)]
+    if algorithm in rules.KMS_ALGORITHMS:
+        parts.append(f"key {default.get('KMSMasterKeyID') or 'aws/s3 (implicit)'}")
+    if _bucket_key_of(api_rules):
+        parts.append("Bucket Key")
+    blocked = _blocked_of(api_rules)
+    if blocked:
+        parts.append(f"blocks {', '.join(blocked)}")
+    return ", ".join(parts)
+
+
+# --- Planning a fix --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixPlan:
+    """What a fix would write to one bucket, or why it must not."""
+
+    after: list[dict[str, Any]] | None
+    reason: str  # the failing policies it fixes, or why it is refused
+    lowers: tuple[str, ...] = ()
+
+    @property
+    def refused(self) -> bool:
+        return self.after is None
+
+
+def plan_fix(report: BucketReport, setting: EncryptionSettings, config: ResolvedConfig, identity: Identity,
+             force: bool) -> FixPlan:
+    """The least change that makes a failing bucket pass: keep what passes, fix what fails.
+
+    Candidates, in order: the bucket's own algorithm and key; its algorithm with the setting's key;
+    the setting. Each keeps the bucket's Bucket Key and blocked types (and blocks SSE-C when the
+    setting does), and is judged with the same checks; the first that passes is the plan.
+    """
+    account = report.account or identity.account
+    region = report.region or "us-east-1"
+    place = {"account": account, "region": region, "partition": identity.partition}
+    failing = sorted({f.policy for f in mandatory_findings(report.findings)})
+    old = _default_of(report.rules)
+    bucket_key = _bucket_key_of(report.rules) or setting.effective_bucket_key
+    blocked = _blocked_of(report.rules)
+    if setting.block_sse_c and rules.SSE_C not in blocked:
+        blocked.append(rules.SSE_C)
+    wanted = desired_rules(setting)[0]["ApplyServerSideEncryptionByDefault"]
+    candidates: list[Mapping[str, Any]] = []
+    if old is not None:
+        candidates.append(old)
+        if old["SSEAlgorithm"] in rules.KMS_ALGORITHMS and setting.is_kms:
+            candidates.append({k: v for k, v in {**wanted, "SSEAlgorithm": old["SSEAlgorithm"]}.items()})
+    candidates.append(wanted)
+    misplaced: str | None = None
+    chosen: list[dict[str, Any]] | None = None
+    for default in candidates:
+        problem = misplaced_key(default.get("KMSMasterKeyID"), **place) if default is not old else None
+        if problem:
+            misplaced = misplaced or problem
+            continue
+        after = [_rule(default, bucket_key, blocked)]
+        if not mandatory_findings(judge(report.name, after, config)):
+            chosen = after
+            break
+    if chosen is None:
+        return FixPlan(None, f"not fixable with this setting: {misplaced}" if misplaced else
+                       "no change within the fix setting passes the mandatory policies")
+    lowered = tuple(lowerings(report.rules, chosen, **place))
+    if lowered and not force:
+        return FixPlan(None, f"the fix would lower encryption ({'; '.join(lowered)}); rerun with --force to "
+                       "accept that", lowered)
+    old_key, new_key = customer_key_of(old), customer_key_of(_default_of(chosen))
+    if old_key and not force and not (new_key and same_key(new_key, old_key, **place)):
+        return FixPlan(None, f"it uses customer managed key {old_key}, which the fix would replace "
+                       "(readers may lose access); rerun with --force to change it")
+    return FixPlan(chosen, f"fails {', '.join(failing)}", lowered)
+
+
+# --- Reading and writing through S3 -------------------------------------------------------------------
+
+
+def error_code(error: Exception) -> str:
+    """botocore's ClientError code, else the exception's class name."""
+    response = getattr(error, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code", type(error).__name__))
+    return type(error).__name__
+
+
+class S3Auditor:
+    """Reads, judges and fixes the buckets of one account through one boto3 S3 client.
+
+    Every bucket call passes ExpectedBucketOwner: S3 answers 403 for a bucket of any other account,
+    so a name that resolves elsewhere is reported, never read or written.
+    """
+
+    def __init__(self, client: Any, config: ResolvedConfig, identity: Identity) -> None:
         self.client = client
         self.config = config
-
-    def _error_code(self, error: Exception) -> str:
-        response = getattr(error, "response", None)
-        if isinstance(response, Mapping):
-            return str(response.get("Error", {}).get("Code", type(error).__name__))
-        return type(error).__name__
+        self.identity = identity
 
     def read(self, name: str) -> BucketReport:
-        report = BucketReport(name)
+        report = BucketReport(name, account=self.identity.account)
+        owner = self.identity.account
         try:
-            location = self.client.get_bucket_location(Bucket=name).get("LocationConstraint")
+            location = self.client.get_bucket_location(Bucket=name, ExpectedBucketOwner=owner).get("LocationConstraint")
             report.region = location or "us-east-1"
             try:
-                answer = self.client.get_bucket_encryption(Bucket=name)
+                answer = self.client.get_bucket_encryption(Bucket=name, ExpectedBucketOwner=owner)
                 report.rules = list(answer.get("ServerSideEncryptionConfiguration", {}).get("Rules", []))
             except Exception as error:  # botocore's ClientError, classified by its code
-                if self._error_code(error) != CONFIGURATION_NOT_FOUND:
+                if error_code(error) != CONFIGURATION_NOT_FOUND:
                     raise
                 report.rules = None
         except Exception as error:  # a bucket that fails is reported as such; the audit goes on
-            report.error = f"{self._error_code(error)}: {error}"
+            code = error_code(error)
+            report.error = f"{code}: {error}"
+            hint = (f" (S3 also answers this for a bucket that account {owner} does not own: it is "
+                    "neither read nor written)") if code == "AccessDenied" else ""
             report.findings = [Finding("s3-bucket-encryption-declared", "mandatory",
                                        f"S3 bucket {name!r}: its encryption could not be read ({report.error}), "
-                                       "so it cannot be verified.")]
+                                       f"so it cannot be verified{hint}.")]
             return report
         report.findings = judge(name, report.rules, self.config)
         return report
 
-    def fix(self, report: BucketReport, setting: EncryptionSettings, force: bool) -> None:
-        """PutBucketEncryption with `setting` on a bucket that fails a mandatory rule."""
-        if report.error or not report.mandatory:
-            return
-        replaced = customer_key_replaced(report.rules, setting)
-        if replaced and not force:
-            report.fix = {"skipped": f"it uses customer managed key {replaced}, which the fix would replace "
-                                     "(readers may lose access); rerun with --force to change it"}
-            return
+    def write(self, report: BucketReport, after: list[dict[str, Any]]) -> None:
+        """PutBucketEncryption, then read back and judge: only a bucket that now passes counts as fixed."""
         before = report.rules
         try:
-            self.client.put_bucket_encryption(
-                Bucket=report.name, ServerSideEncryptionConfiguration={"Rules": desired_rules(setting)})
+            self.client.put_bucket_encryption(Bucket=report.name, ExpectedBucketOwner=self.identity.account,
+                                              ServerSideEncryptionConfiguration={"Rules": after})
         except Exception as error:
-            report.fix = {"skipped": f"PutBucketEncryption failed: {self._error_code(error)}: {error}"}
+            report.fix = {"status": "failed", "before": before, "after": after,
+                          "reason": f"PutBucketEncryption failed: {error_code(error)}: {error}"}
             return
-        after = self.read(report.name)
-        report.fix = {"before": before, "after": after.rules}
-        report.rules, report.findings, report.error = after.rules, after.findings, after.error
+        now = self.read(report.name)
+        report.rules, report.findings, report.error = now.rules, now.findings, now.error
+        if now.error is None and not now.mandatory:
+            report.fix = {"status": "fixed", "before": before, "after": now.rules}
+            return
+        problems = "; ".join(f.policy for f in mandatory_findings(now.findings)) or now.error
+        report.fix = {"status": "still-failing", "before": before, "written": after, "after": now.rules,
+                      "reason": f"S3 accepted the write but the bucket still fails ({problems}); S3 now holds: "
+                                f"{describe_rules(now.rules)}"}
+
+    def fix(self, report: BucketReport, setting: EncryptionSettings, force: bool) -> None:
+        """Plan and write the fix of a bucket failing a mandatory rule; refusals are recorded, not written."""
+        if report.error or not report.mandatory:
+            return
+        plan = plan_fix(report, setting, self.config, self.identity, force)
+        if plan.after is None:
+            report.fix = {"status": "refused", "reason": plan.reason, "lowers": list(plan.lowers)}
+            return
+        self.write(report, plan.after)
+        if plan.lowers and report.fix is not None:
+            report.fix["lowers"] = list(plan.lowers)
 
     def list_buckets(self) -> list[str]:
         names: list[str] = []
-        if self.client.can_paginate("list_buckets"):
-            for page in self.client.get_paginator("list_buckets").paginate():
-                names.extend(b["Name"] for b in page.get("Buckets", []))
-        else:
-            names.extend(b["Name"] for b in self.client.list_buckets().get("Buckets", []))
+        pages = self.client.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": LIST_BUCKETS_PAGE})
+        for page in pages:
+            names.extend(b["Name"] for b in page.get("Buckets", []))
         return names
 
 
@@ -215,6 +441,29 @@ def audit(auditor: S3Auditor, names: Iterable[str], *, workers: int = 16,
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         return list(pool.map(read, names))
+
+
+def matches_stack(report: BucketReport, setting: EncryptionSettings, identity: Identity) -> str | None:
+    """Why the stack's declaration (`setting`) would change what S3 holds now; None when it would not.
+
+    Importing a bucket the stack would change hands it to `pulumi up` with none of the audit's guards.
+    """
+    if report.error or report.mandatory:
+        return "it still fails a mandatory policy"
+    declared = desired_rules(setting)
+    place = {"account": report.account or identity.account, "region": report.region or "us-east-1",
+             "partition": identity.partition}
+    held, wanted = _default_of(report.rules), declared[0]["ApplyServerSideEncryptionByDefault"]
+    if held is None or held["SSEAlgorithm"] != wanted["SSEAlgorithm"]:
+        return f"it holds {describe_rules(report.rules)}, the stack declares {describe_rules(declared)}"
+    held_key, wanted_key = customer_key_of(held), customer_key_of(wanted)
+    if (held_key is None) != (wanted_key is None) or (
+            held_key and wanted_key and not same_key(held_key, wanted_key, **place)):
+        return f"it uses key {held.get('KMSMasterKeyID') or 'aws/s3'}, the stack declares {describe_rules(declared)}"
+    lowered = lowerings(report.rules, declared, **place)
+    if lowered:
+        return f"the stack's declaration would lower it ({'; '.join(lowered)})"
+    return None
 
 
 def import_file(reports: Iterable[BucketReport]) -> dict[str, Any]:

@@ -5,19 +5,32 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from importlib.metadata import version
 from typing import Any
 
-from bucketguard.audit import BucketReport, ProgressLine, S3Auditor, audit, audit_policy_config, import_file
-from bucketguard.cli import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+from bucketguard.audit import (
+    BucketReport,
+    Identity,
+    ProgressLine,
+    S3Auditor,
+    audit,
+    audit_policy_config,
+    describe_rules,
+    import_file,
+    matches_stack,
+    setting_problems,
+)
+from bucketguard.cli_common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
-from bucketguard.policy_config import PolicyConfigError
+from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.preview.analyzer import PolicyMeta
 from bucketguard.preview.report import SarifResult, sarif_log, sarif_run
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
 
 
-def fix_setting(args: argparse.Namespace) -> EncryptionSettings:
-    """The project's `bucketguard:defaults` with the flags on top, validated by the components' model."""
+def fix_setting(args: argparse.Namespace, config: ResolvedConfig) -> EncryptionSettings:
+    """The project's `bucketguard:defaults` with the flags on top, validated by the components' model and
+    judged by the same policies as the buckets: a setting that would still fail stops the audit (exit 2)."""
     values: dict[str, Any] = {}
     if (args.project_dir / "Pulumi.yaml").exists():
         from bucketguard.preview.project import ProjectError, load_project
@@ -30,7 +43,7 @@ def fix_setting(args: argparse.Namespace) -> EncryptionSettings:
             raise Broken(f"{args.project_dir}: bucketguard:defaults must be an object")
         values.update(defaults)
     flags = {"sseAlgorithm": args.sse_algorithm, "kmsKeyId": args.kms_key_id,
-             "useAwsManagedKey": args.use_aws_managed_key}
+             "useAwsManagedKey": args.use_aws_managed_key, "blockSseC": False if args.allow_sse_c else None}
     if args.sse_algorithm is not None and args.sse_algorithm != values.get("sseAlgorithm"):
         values = {k: v for k, v in values.items() if k not in ("kmsKeyId", "useAwsManagedKey", "bucketKeyEnabled")}
     values.update({k: v for k, v in flags.items() if v is not None})
@@ -41,17 +54,32 @@ def fix_setting(args: argparse.Namespace) -> EncryptionSettings:
     if setting.needs_customer_key:
         raise Broken("audit --fix setting: aws:kms with no key would need a new customer managed key, which the "
                      "audit does not create; pass --kms-key-id ARN or --use-aws-managed-key")
+    problems = setting_problems(setting, config)
+    if problems:
+        reasons = "\n".join(f"  [{f.level}] {f.policy}: {f.message.splitlines()[-1]}" for f in problems)
+        raise Broken("audit --fix setting would itself fail the policies (with this --policy-pack-config), so "
+                     f"nothing was written:\n{reasons}\nChoose a setting the policies allow.")
     return setting
 
 
-def _client(args: argparse.Namespace, workers: int) -> Any:
+def _session(args: argparse.Namespace) -> Any:
     import boto3
+
+    return boto3.Session(profile_name=args.profile, region_name=args.region)
+
+
+def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
     from botocore.config import Config
 
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
     # Throttling (SlowDown, 503) is retried with backoff by botocore's adaptive retry mode.
     config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
-    return session.client("s3", endpoint_url=args.endpoint_url, config=config)
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
+    """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
+    answer = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
+    return Identity(answer["Account"], answer["Arn"].split(":")[1])
 
 
 def _describe_rules(rules: list[dict[str, Any]] | None) -> tuple[str, str, str]:
@@ -63,7 +91,24 @@ def _describe_rules(rules: list[dict[str, Any]] | None) -> tuple[str, str, str]:
     return str(default.get("SSEAlgorithm", "?")), str(key), "-" if bucket_key is None else str(bucket_key).lower()
 
 
-def render_table(reports: list[BucketReport]) -> str:
+def fix_line(report: BucketReport) -> str | None:
+    """What the fix did to a bucket, in one line (None when it did nothing)."""
+    fix = report.fix
+    if not fix:
+        return None
+    status = fix["status"]
+    if status == "fixed":
+        lowered = f" (lowers, forced: {'; '.join(fix['lowers'])})" if fix.get("lowers") else ""
+        return (f"~ {report.name}: fixed{lowered}: {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
+                " (read back and judged passing)")
+    if status == "planned":
+        lowered = f" LOWERS ENCRYPTION (--force): {'; '.join(fix['lowers'])};" if fix.get("lowers") else ""
+        return f"~ {report.name}: planned:{lowered} {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
+    labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING"}
+    return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}"
+
+
+def render_table(reports: list[BucketReport], notes: list[str] | None = None) -> str:
     header = ("bucket", "region", "algorithm", "key", "bucket key", "verdict")
     rows = [(r.name, r.region or "?", *_describe_rules(r.rules), r.verdict) for r in reports]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
@@ -72,32 +117,45 @@ def render_table(reports: list[BucketReport]) -> str:
         for finding in report.findings:
             lines.append(f"- [{finding.level}] {finding.policy}  ({report.name})")
             lines.extend(f"    {text}" for text in finding.message.splitlines())
-        if report.fix:
-            if "skipped" in report.fix:
-                lines.append(f"~ {report.name}: not changed: {report.fix['skipped']}")
-            else:
-                lines.append(f"~ {report.name}: fixed: {json.dumps(report.fix['before'])} -> "
-                             f"{json.dumps(report.fix['after'])}")
-    failing = sum(r.mandatory for r in reports)
-    lines.append(f"{len(reports)} buckets: {failing} failing a mandatory rule, "
-                 f"{sum(r.verdict == 'advisory' for r in reports)} with advisories, "
-                 f"{sum(r.error is not None for r in reports)} unreadable, "
-                 f"{sum(1 for r in reports if r.fix and 'after' in r.fix)} fixed")
+        line = fix_line(report)
+        if line:
+            lines.append(line)
+    lines.extend(notes or [])
+    lines.append(summary_line(reports))
     return "\n".join(lines) + "\n"
 
 
+def fix_counts(reports: list[BucketReport]) -> dict[str, int]:
+    counts = {"fixed": 0, "still-failing": 0, "refused": 0, "failed": 0, "planned": 0}
+    for report in reports:
+        if report.fix:
+            counts[report.fix["status"]] += 1
+    return counts
+
+
+def summary_line(reports: list[BucketReport]) -> str:
+    counts = fix_counts(reports)
+    line = (f"{len(reports)} buckets: {sum(r.mandatory for r in reports)} failing a mandatory rule, "
+            f"{sum(r.verdict == 'advisory' for r in reports)} with advisories, "
+            f"{sum(r.error is not None for r in reports)} unreadable, {counts['fixed']} fixed")
+    extra = [f"{n} {label}" for label, n in counts.items() if n and label != "fixed"]
+    return line + (f", {', '.join(extra)}" if extra else "")
+
+
+def bucket_json(report: BucketReport) -> dict[str, Any]:
+    return {"account": report.account, "name": report.name, "region": report.region, "rules": report.rules,
+            "error": report.error, "verdict": report.verdict,
+            "findings": [{"policyName": f.policy, "enforcementLevel": f.level, "message": f.message}
+                         for f in report.findings],
+            "fix": report.fix}
+
+
 def to_json(reports: list[BucketReport]) -> dict[str, Any]:
+    counts = fix_counts(reports)
     return {
-        "buckets": [
-            {"name": r.name, "region": r.region, "rules": r.rules, "error": r.error, "verdict": r.verdict,
-             "findings": [{"policyName": f.policy, "enforcementLevel": f.level, "message": f.message}
-                          for f in r.findings],
-             "fix": r.fix}
-            for r in reports
-        ],
+        "buckets": [bucket_json(r) for r in reports],
         "summary": {"buckets": len(reports), "failing": sum(r.mandatory for r in reports),
-                    "errors": sum(r.error is not None for r in reports),
-                    "fixed": sum(1 for r in reports if r.fix and "after" in r.fix)},
+                    "errors": sum(r.error is not None for r in reports), **counts},
     }
 
 
@@ -107,9 +165,29 @@ def to_sarif(reports: list[BucketReport]) -> dict[str, Any]:
                                                            "reference": s.framework.reference,
                                                            "specification": s.framework.specification})
                 for s in POLICIES]
-    results = [SarifResult(f.policy, f.level, f.message, r.name, f"arn:aws:s3:::{r.name}")
-               for r in reports for f in r.findings]
-    return sarif_log([sarif_run(f"{PACK_NAME}-audit", "0.1.0", policies, results)])
+    located = [(r, f) for r in reports for f in r.findings]
+    results = [SarifResult(f.policy, f.level, f.message, r.name, f"arn:aws:s3:::{r.name}") for r, f in located]
+    run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results)
+    for entry, (report, _) in zip(run["results"], located, strict=True):
+        entry["properties"] = {"accountId": report.account, "region": report.region}
+    return sarif_log([run])
+
+
+def import_candidates(reports: list[BucketReport], setting: EncryptionSettings,
+                      identity: Identity) -> tuple[list[BucketReport], list[str]]:
+    """The buckets the import file may list (those that failed and now hold what the stack will declare),
+    and one line for each failing bucket it leaves out."""
+    listed, notes = [], []
+    for report in reports:
+        if not report.fix and not report.mandatory:
+            continue  # it passed before the audit: nothing to bring under the stack
+        why = matches_stack(report, setting, identity)
+        if why is None:
+            listed.append(report)
+        else:
+            notes.append(f"! {report.name}: left out of the import file: {why} (pulumi up would change it "
+                         "with none of the audit's guards)")
+    return listed, notes
 
 
 def run_audit(args: argparse.Namespace) -> int:
@@ -119,29 +197,39 @@ def run_audit(args: argparse.Namespace) -> int:
         config = audit_policy_config(user_config, source)
     except PolicyConfigError as error:
         raise Broken(str(error)) from None
-    setting = fix_setting(args) if args.fix else None
+    setting = fix_setting(args, config) if args.fix or args.import_file else None
     if args.concurrency < 1:
         raise Broken(f"--concurrency must be at least 1 (got {args.concurrency})")
     try:
-        client = _client(args, args.concurrency)
+        session = _session(args)
+        client = s3_client(session, args.endpoint_url, args.concurrency)
     except Exception as error:  # unknown profile, bad region or endpoint: botocore's message says which
         raise Broken(f"cannot create the S3 client: {error}") from None
-    auditor = S3Auditor(client, config)
+    try:
+        identity = caller_identity(session, args.endpoint_url)
+    except Exception as error:  # no credentials, no endpoint: no owner to expect, so nothing is read
+        raise Broken(f"STS GetCallerIdentity failed, so the audit cannot tell which account owns the buckets: "
+                     f"{error}") from None
+    auditor = S3Auditor(client, config, identity)
     try:
         names = args.buckets or auditor.list_buckets()
-    except Exception as error:  # no credentials, no endpoint, ListBuckets denied: nothing to audit
+    except Exception as error:  # ListBuckets denied: nothing to audit
         raise Broken(f"ListBuckets failed: {error}") from None
     progress = ProgressLine() if sys.stderr.isatty() and len(names) > 20 else None
     reports = audit(auditor, names, workers=args.concurrency, progress=progress)
-    failing_before = [r for r in reports if r.mandatory and r.error is None]
-    if setting is not None:
-        for report in failing_before:
+    if args.fix and setting is not None:
+        for report in reports:
             auditor.fix(report, setting, args.force)
-    if args.import_file:
-        args.import_file.write_text(json.dumps(import_file(failing_before), indent=2) + "\n")
+    notes: list[str] = []
+    if args.import_file and setting is not None:
+        listed, notes = import_candidates(reports, setting, identity)
+        args.import_file.write_text(json.dumps(import_file(listed), indent=2) + "\n")
     if args.sarif:
         args.sarif.write_text(json.dumps(to_sarif(reports), indent=2) + "\n")
-    sys.stdout.write(json.dumps(to_json(reports), indent=2) + "\n" if args.json else render_table(reports))
+    if args.json:
+        document = to_json(reports)
+        document["importFileNotes"] = notes
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_table(reports, notes))
     return EXIT_VIOLATION if any(r.mandatory for r in reports) else EXIT_OK
-
-

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
+from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+
+__all__ = ["EXIT_BROKEN", "EXIT_OK", "EXIT_VIOLATION", "Broken", "main", "read_pack_config"]
 
 
 def default_pack_dir() -> Path:
@@ -35,7 +36,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = commands.add_parser(
         "audit", help="judge (and with --fix, set) the default encryption of existing buckets through the S3 API")
-    audit.add_argument("--endpoint-url", help="S3 endpoint (default: AWS)")
+    audit.add_argument("--endpoint-url", help="endpoint of every AWS API the audit calls (S3, STS; default: AWS)")
     audit.add_argument("--region", help="AWS region of the client")
     audit.add_argument("--profile", help="AWS profile")
     audit.add_argument("--policy-pack-config", type=Path, metavar="FILE",
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--sse-algorithm", help="fix setting: overrides bucketguard:defaults")
     audit.add_argument("--kms-key-id", help="fix setting: overrides bucketguard:defaults")
     audit.add_argument("--use-aws-managed-key", action="store_true", default=None, help="fix setting: the aws/s3 key")
+    audit.add_argument("--allow-sse-c", action="store_true",
+                       help="fix setting: do not block SSE-C uploads (default: --fix blocks them, like blockSseC: true)")
     audit.add_argument("--project-dir", type=Path, default=Path("."),
                        help="Pulumi project whose bucketguard:defaults is the fix setting (default .)")
     audit.add_argument("--stack", default="dev", help="stack whose config holds bucketguard:defaults (default dev)")
@@ -57,22 +60,6 @@ def _parser() -> argparse.ArgumentParser:
                        help="write a `pulumi import --file` document for the non-compliant buckets")
     audit.add_argument("--concurrency", type=int, default=16, help="buckets read at once (default 16)")
     return parser
-
-
-class Broken(Exception):
-    """Something the user must fix before a verdict is possible (exit 2)."""
-
-
-def read_pack_config(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise Broken(f"{path}: policy pack config file not found") from None
-    except json.JSONDecodeError as error:
-        raise Broken(f"{path}: not valid JSON: {error}") from None
-    if not isinstance(data, dict):
-        raise Broken(f"{path}: must be a JSON object keyed by policy name (or \"all\")")
-    return data
 
 
 def preview(args: argparse.Namespace) -> int:

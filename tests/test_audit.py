@@ -4,88 +4,29 @@ stopped here (no in-process patching), driven through the command line."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
+from audit_server import FaultyS3, encrypt, moto_endpoint, reset, s3_client, state
+from audit_server import run_audit as audit
 from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 KEY_A = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_B = "arn:aws:kms:us-east-1:123456789012:key/00000000-1111-2222-3333-444444444444"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-               "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
-
-
-# Loopback traffic must not go through a proxy the environment may name (urllib, boto3 and the CLI).
-os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
-DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            DIRECT.open(f"{url}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                raise RuntimeError("moto server did not start") from None
-            time.sleep(0.2)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    yield from moto_endpoint()
 
 
 @pytest.fixture
 def s3(endpoint: str) -> Any:
-    DIRECT.open(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"))
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-
-
-def encrypt(s3: Any, bucket: str, algorithm: str | None, key: str | None = None, bucket_key: bool = False) -> None:
-    s3.create_bucket(Bucket=bucket)
-    if algorithm is None:
-        return
-    default: dict[str, str] = {"SSEAlgorithm": algorithm}
-    if key:
-        default["KMSMasterKeyID"] = key
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bucket_key}]})
-
-
-def state(s3: Any, bucket: str) -> Any:
-    try:
-        return s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
-    except s3.exceptions.ClientError as error:
-        return error.response["Error"]["Code"]
-
-
-def audit(endpoint: str, *args: str | Path, cwd: Path | None = None) -> tuple[int, Any, str]:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS}
-    done = subprocess.run([sys.executable, "-m", "bucketguard", "audit", "--endpoint-url", endpoint,
-                           *map(str, args)], capture_output=True, text=True, env=env, timeout=300,
-                          cwd=cwd or ROOT / "tests" / "programs" / "bare-bucket")
-    document = json.loads(done.stdout) if "--json" in args and done.stdout else done.stdout
-    return done.returncode, document, done.stderr
+    reset(endpoint)
+    return s3_client(endpoint)
 
 
 def verdicts(document: Any) -> dict[str, tuple[str, set[tuple[str, str]]]]:
@@ -186,7 +127,8 @@ def test_a_customer_key_is_only_replaced_when_forced(endpoint: str, s3: Any, tmp
     code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A)
     assert code == 1
     assert state(s3, "locked") == before
-    assert "--force" in document["buckets"][0]["fix"]["skipped"]
+    assert document["buckets"][0]["fix"]["status"] == "refused"
+    assert "--force" in document["buckets"][0]["fix"]["reason"]
     code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A,
                               "--force")
     assert code == 0
@@ -214,12 +156,12 @@ def test_a_few_hundred_buckets(endpoint: str, s3: Any) -> None:
     assert code == 1
 
 
-def test_import_file_brings_the_non_compliant_buckets_under_bucket_encryption(
+def test_import_file_brings_the_fixed_buckets_under_bucket_encryption(
         endpoint: str, s3: Any, tmp_path: Path) -> None:
     encrypt(s3, "legacy-a", None)
     encrypt(s3, "fine", "AES256")
     target = tmp_path / "import.json"
-    audit(endpoint, "--json", "--import-file", target)
+    audit(endpoint, "--json", "--fix", "--sse-algorithm", "AES256", "--import-file", target)
     assert json.loads(target.read_text()) == {"resources": [
         {"type": "bucketguard:index:BucketEncryption", "name": "attach-legacy-a", "component": True},
         {"type": "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -247,9 +189,9 @@ def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Pat
     config.write_text(json.dumps({"s3-kms-key-allowed": {"allowStackKeys": "maybe"}}))
     code, _, stderr = audit(endpoint, "--policy-pack-config", config)
     assert code == 2 and "allowStackKeys: 'maybe' is not of type 'boolean'" in stderr
-    faulty = FaultyS3(endpoint)
+    faulty = FaultyS3(endpoint, deny_list_buckets=True)
     try:
-        code, _, stderr = audit(faulty.url)  # ListBuckets answers AccessDenied
+        code, _, stderr = audit(faulty.url)
     finally:
         faulty.close()
     assert code == 2 and "ListBuckets failed" in stderr and "AccessDenied" in stderr
@@ -268,66 +210,6 @@ def test_progress_line_draws_a_bar() -> None:
     bar(1, 4)
     bar(4, 4)
     assert out.getvalue() == "\raudit [#######.......................] 1/4\raudit [##############################] 4/4\n"
-
-
-class FaultyS3:
-    """An HTTP front for moto that injects the faults real S3 shows: throttling (503 SlowDown) on the
-    first reads of `throttled*` buckets, AccessDenied on `denied*` buckets and on ListBuckets;
-    everything else is passed through."""
-
-    def __init__(self, upstream: str, throttle_first: int = 2) -> None:
-        import http.server
-        import threading
-        from collections import Counter
-
-        self.seen: Counter[str] = Counter()
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _reply(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-                self.send_response(status)
-                for key, value in headers.items():
-                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _error(self, status: int, code: str) -> None:
-                body = f"<Error><Code>{code}</Code><Message>{code}</Message></Error>".encode()
-                self._reply(status, body, {"Content-Type": "application/xml"})
-
-            def _forward(self) -> None:
-                bucket = self.path.lstrip("/").split("/")[0].split("?")[0]
-                if bucket.startswith("denied") or (bucket == "" and self.command == "GET"):
-                    return self._error(403, "AccessDenied")
-                if bucket.startswith("throttled") and "encryption" in self.path:
-                    outer.seen[bucket] += 1
-                    if outer.seen[bucket] <= throttle_first:
-                        return self._error(503, "SlowDown")
-                length = int(self.headers.get("Content-Length") or 0)
-                data = self.rfile.read(length) if length else None
-                request = urllib.request.Request(upstream + self.path, data=data, method=self.command,
-                                                 headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
-                try:
-                    with DIRECT.open(request) as response:
-                        self._reply(response.status, response.read(), dict(response.headers))
-                except urllib.error.HTTPError as error:
-                    self._reply(error.code, error.read(), dict(error.headers))
-
-            do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def test_throttling_is_retried_and_access_denied_is_reported(endpoint: str, s3: Any) -> None:
