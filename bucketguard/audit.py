@@ -12,7 +12,6 @@ key of another region or account, and counts as done only once S3 is read back a
 
 from __future__ import annotations
 
-import re
 import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,7 +34,6 @@ LIST_BUCKETS_PAGE = 10_000
 _ALGORITHM_RANK = {rules.SSE_S3: 1, rules.SSE_KMS: 2, rules.DSSE_KMS: 3}
 _ALGORITHM_NAME = {rules.SSE_S3: "SSE-S3 (AES256)", rules.SSE_KMS: "SSE-KMS (aws:kms)",
                    rules.DSSE_KMS: "DSSE-KMS (aws:kms:dsse)"}
-_KMS_ARN = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):")
 
 
 @dataclass(frozen=True)
@@ -190,36 +188,18 @@ def customer_key_of(default: Mapping[str, Any] | None) -> str | None:
     return key
 
 
-def key_home(key: str) -> tuple[str, str, str] | None:
-    """(partition, region, account) pinned by a key or alias ARN; None for a bare id or alias name, which
-    S3 resolves in the bucket's own account and region."""
-    match = _KMS_ARN.match(key)
-    return (match.group(1), match.group(2), match.group(3)) if match else None
-
-
 def same_key(value: str, other: str, *, account: str, region: str, partition: str) -> bool:
-    """Whether two key identifiers name the same key for a bucket of `account` in `region`."""
-    # Interim until rules.kms_key_matches pins account and region (pack engineer's change).
-    if value == other:
-        return True
-    here = (partition, region, account)
-    homes = [key_home(value), key_home(other)]
-    if any(home is not None and home != here for home in homes):
-        return False
-    return _short(value) == _short(other)
-
-
-def _short(key: str) -> str:
-    return key.split(":", 5)[5].removeprefix("key/") if key_home(key) else key
+    """Whether two key identifiers certainly name the same key for a bucket of `account` in `region`."""
+    return rules.kms_key_matches(value, other, account=account, region=region, partition=partition)
 
 
 def misplaced_key(key: str | None, *, account: str, region: str, partition: str) -> str | None:
     """Why S3 could not use `key` for a bucket of `account` in `region` (KMS keys are regional and S3
     does not check the key at PutBucketEncryption, so every upload relying on it would fail)."""
-    home = None if key is None else key_home(key)
-    if home is None:
-        return None
-    key_partition, key_region, key_account = home
+    ref = rules.parse_kms_key(key)
+    if ref is None or not ref.is_arn:
+        return None  # no key, or a bare id or alias name: S3 resolves it in the bucket's account and region
+    key_partition, key_region, key_account = ref.partition, ref.region, ref.account
     if key_region != region or key_partition != partition:
         return (f"KMS key {key} is in region {key_region}, the bucket in {region}; KMS keys are regional and "
                 "S3 does not check the key when it is set, so every upload using default encryption would fail. "

@@ -186,3 +186,15 @@ def test_list_buckets_is_paginated_with_max_buckets(endpoint: str, s3: Any) -> N
     assert sorted(by_name(document)) == [f"paged-{i}" for i in range(5)], stderr
     assert [r.get("max-buckets") for r in requests] == [["10000"]] * 3
     assert code == 0
+
+
+def test_a_key_of_another_account_with_the_same_id_is_not_the_fix_key(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "foreign-key", "aws:kms", KEY_OTHER_ACCOUNT, bucket_key=True)  # same key id as KEY_A
+    config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}})
+    code, document, _ = run_audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A)
+    bucket = by_name(document)["foreign-key"]
+    assert bucket["verdict"] == "FAIL"
+    assert bucket["fix"]["status"] == "refused"
+    assert f"customer managed key {KEY_OTHER_ACCOUNT}" in bucket["fix"]["reason"] and "--force" in bucket["fix"]["reason"]
+    assert default_of(state(s3, "foreign-key"))["KMSMasterKeyID"] == KEY_OTHER_ACCOUNT
+    assert code == 1
