@@ -1,0 +1,236 @@
+"""The component provider (`components/`): its schema from the SDK, the provider process started as
+the language host starts it (GetSchema over gRPC), and Construct through the SDK's provider
+interface under the mock runtime: the same children and inputs as the Python classes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import pulumi
+import pytest
+from google.protobuf import empty_pb2
+from helpers import (
+    BUCKET,
+    BUCKET_ENCRYPTION,
+    CONFIGURATION,
+    ENCRYPTED_BUCKET,
+    KEY,
+    POLICY,
+    ROOT,
+    capture,
+    capture_failing,
+    types_registered,
+)
+from pulumi.provider.server import ComponentInitError
+from pulumi.runtime.proto import provider_pb2_grpc
+
+from bucketguard.components import BucketEncryption, EncryptedBucket
+from bucketguard.components.encryption import ENCRYPTION_ARG_NAMES
+from bucketguard.components.provider import new_provider
+from bucketguard.preview.capture import Capture
+
+AWS_SCHEMA = "/aws/v7.51.1/schema.json#/resources/"
+STRING = {"type": "string"}
+PLAIN_STRING = {"type": "string", "plain": True}
+BOOLEAN = {"type": "boolean"}
+PLAIN_BOOLEAN = {"type": "boolean", "plain": True}
+STRING_MAP = {"type": "object", "additionalProperties": STRING}
+STATEMENTS = {"type": "array", "plain": True,
+              "items": {"type": "object", "plain": True, "additionalProperties": {"$ref": "pulumi.json#/Any", "plain": True}}}
+ALIASES = {"type": "object", "plain": True, "additionalProperties": {"type": "array", "plain": True, "items": STRING}}
+SETTINGS = {"sseAlgorithm": PLAIN_STRING, "kmsKeyId": STRING, "useAwsManagedKey": PLAIN_BOOLEAN,
+            "bucketKeyEnabled": PLAIN_BOOLEAN, "blockSseC": PLAIN_BOOLEAN}
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(new_provider().schema or "{}")
+    return document
+
+
+def without_descriptions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: without_descriptions(v) for k, v in value.items() if k != "description"}
+    return value
+
+
+def test_schema_inputs_types_and_optionality(schema: dict[str, Any]) -> None:
+    encrypted = schema["resources"][ENCRYPTED_BUCKET]
+    assert encrypted["isComponent"] is True
+    assert without_descriptions(encrypted["inputProperties"]) == {
+        **SETTINGS, "bucketName": STRING, "forceDestroy": BOOLEAN, "tags": STRING_MAP, "enforceTls": PLAIN_BOOLEAN,
+        "policyStatements": STATEMENTS, "keyPolicyStatements": STATEMENTS, "childAliases": ALIASES,
+    }
+    assert encrypted["requiredInputs"] == []
+
+    attached = schema["resources"][BUCKET_ENCRYPTION]
+    # No unions in a schema: other languages pass the bucket's name (Python may also pass the Bucket).
+    assert without_descriptions(attached["inputProperties"]) == {
+        "bucket": STRING, **SETTINGS, "tags": STRING_MAP, "keyPolicyStatements": STATEMENTS, "childAliases": ALIASES,
+    }
+    assert attached["requiredInputs"] == ["bucket"]
+
+
+def test_schema_describes_every_input_and_output(schema: dict[str, Any]) -> None:
+    encrypted, attached = schema["resources"][ENCRYPTED_BUCKET], schema["resources"][BUCKET_ENCRYPTION]
+    for resource in (encrypted, attached):
+        for name, prop in [*resource["inputProperties"].items(), *resource["properties"].items()]:
+            assert prop.get("description"), name
+    # The settings are declared once per argument class; their descriptions must not drift apart.
+    for name in ("sseAlgorithm", "useAwsManagedKey", "bucketKeyEnabled", "blockSseC"):
+        assert encrypted["inputProperties"][name]["description"] == attached["inputProperties"][name]["description"]
+    assert "default" in encrypted["inputProperties"]["sseAlgorithm"]["description"]
+    assert "name" in attached["inputProperties"]["bucket"]["description"]
+    assert {camel for camel in SETTINGS} == {
+        "".join(w.capitalize() if i else w for i, w in enumerate(n.split("_"))) for n in ENCRYPTION_ARG_NAMES
+    }
+
+
+def test_schema_outputs(schema: dict[str, Any]) -> None:
+    encrypted, attached = schema["resources"][ENCRYPTED_BUCKET], schema["resources"][BUCKET_ENCRYPTION]
+    configuration = {"$ref": AWS_SCHEMA + "aws:s3%2FbucketServerSideEncryptionConfiguration:"
+                             "BucketServerSideEncryptionConfiguration"}
+    key = {"$ref": AWS_SCHEMA + "aws:kms%2Fkey:Key"}
+    assert without_descriptions(encrypted["properties"]) == {
+        "bucket": {"$ref": AWS_SCHEMA + "aws:s3%2Fbucket:Bucket"}, "encryption": configuration, "kmsKey": key,
+        "bucketName": STRING, "bucketArn": STRING, "kmsKeyArn": STRING, "sseAlgorithm": STRING,
+    }
+    assert encrypted["required"] == ["bucket", "bucketArn", "bucketName", "encryption", "sseAlgorithm"]
+    assert without_descriptions(attached["properties"]) == {
+        "encryption": configuration, "kmsKey": key, "bucketName": STRING, "kmsKeyArn": STRING, "sseAlgorithm": STRING,
+    }
+    assert attached["required"] == ["bucketName", "encryption", "sseAlgorithm"]
+
+
+@pytest.fixture(scope="module")
+def provider_process() -> Iterator[str]:
+    """The provider started as the Python language host runs a plugin: `python <plugin dir> <engine>`,
+    in the program's directory (not the plugin's), the port on its first line of stdout."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", str(ROOT / "components"), "127.0.0.1:9"],
+        cwd=ROOT / "tests", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert process.stdout is not None
+        port = process.stdout.readline().strip()
+        assert port.isdigit(), process.stderr.read() if process.stderr else port
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.kill()
+        process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_provider_process_serves_the_schema_over_grpc(provider_process: str, schema: dict[str, Any]) -> None:
+    from pulumi.runtime.proto import provider_pb2
+
+    with grpc.insecure_channel(provider_process) as channel:
+        stub = provider_pb2_grpc.ResourceProviderStub(channel)
+        info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30)
+        served = json.loads(stub.GetSchema(provider_pb2.GetSchemaRequest(version=0), timeout=30).schema)
+    assert served == schema
+    assert info.version == schema["version"]
+
+
+# --- Construct ---------------------------------------------------------------------------------------
+
+
+def registered(cap: Capture) -> list[tuple[str, str, str | None, dict[str, Any], dict[str, list[str]]]]:
+    return [(r.type, r.name, r.parent, r.inputs, r.property_dependencies) for r in cap.resources]
+
+
+@pytest.mark.parametrize(
+    ("component", "type_token", "wire_inputs", "python_args"),
+    [
+        (EncryptedBucket, ENCRYPTED_BUCKET, {}, {}),
+        (EncryptedBucket, ENCRYPTED_BUCKET,
+         {"sseAlgorithm": "aws:kms:dsse", "bucketName": "acme-ledger", "tags": {"team": "data"},
+          "policyStatements": [{"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                                "Action": "s3:GetObject", "Resource": "arn:aws:s3:::acme-ledger/*"}]},
+         {"sse_algorithm": "aws:kms:dsse", "bucket_name": "acme-ledger", "tags": {"team": "data"},
+          "policy_statements": [{"Sid": "Read", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::210987654321:root"},
+                                 "Action": "s3:GetObject", "Resource": "arn:aws:s3:::acme-ledger/*"}]}),
+        (EncryptedBucket, ENCRYPTED_BUCKET, {"sseAlgorithm": "AES256", "enforceTls": False},
+         {"sse_algorithm": "AES256", "enforce_tls": False}),
+        (BucketEncryption, BUCKET_ENCRYPTION, {"bucket": "acme-legacy"}, {"bucket": "acme-legacy"}),
+        (BucketEncryption, BUCKET_ENCRYPTION, {"bucket": "acme-legacy", "useAwsManagedKey": True, "blockSseC": False},
+         {"bucket": "acme-legacy", "use_aws_managed_key": True, "block_sse_c": False}),
+    ],
+)
+def test_construct_registers_what_the_python_class_registers(
+    component: Any, type_token: str, wire_inputs: dict[str, Any], python_args: dict[str, Any]
+) -> None:
+    provider = new_provider()
+    seen: dict[str, Any] = {}
+
+    def constructed() -> None:
+        seen["result"] = provider.construct("data", type_token, wire_inputs, pulumi.ResourceOptions())
+
+    via_provider = capture(constructed)
+    direct = capture(lambda: component("data", python_args))
+    assert registered(via_provider) == registered(direct)
+    kinds = types_registered(via_provider)
+    assert CONFIGURATION in kinds and (BUCKET in kinds) == (component is EncryptedBucket)
+    assert via_provider.by_name("data-encryption", CONFIGURATION).retain_on_delete is True
+    assert set(seen["result"].state) >= {"encryption", "bucketName", "sseAlgorithm"}
+
+
+def test_construct_resolves_outputs_inside_statements() -> None:
+    # From another language an ARN arrives as an Output inside the statement.
+    provider = new_provider()
+
+    def program() -> None:
+        key = pulumi.Output.from_input("arn:aws:iam::210987654321:role/reader")
+        provider.construct("data", ENCRYPTED_BUCKET, {"keyPolicyStatements": [
+            {"Sid": "Reader", "Effect": "Allow", "Principal": {"AWS": key}, "Action": "kms:Decrypt", "Resource": "*"},
+        ]}, pulumi.ResourceOptions())
+
+    cap = capture(program)
+    assert types_registered(cap) == sorted([ENCRYPTED_BUCKET, BUCKET, KEY, CONFIGURATION, POLICY])
+
+
+@pytest.mark.parametrize(
+    ("type_token", "wire_inputs", "message"),
+    [
+        (ENCRYPTED_BUCKET, {"sseAlgorithm": "aes256"},
+         "EncryptedBucket('data')"),
+        (ENCRYPTED_BUCKET, {"sseAlgorithm": "aes256"},
+         "sse_algorithm: 'aes256' is not an S3 algorithm; use one of AES256"),
+        (ENCRYPTED_BUCKET, {"bucketName": "acme--x-s3"}, "must not end with the reserved suffix '--x-s3'"),
+        (ENCRYPTED_BUCKET, {"tags": {"aws:team": "x"}}, "tag key 'aws:team' starts with the reserved prefix 'aws:'"),
+        (ENCRYPTED_BUCKET, {"policyStatements": [{"Sid": "R", "Effect": "Allow"}]},
+         "policy_statements[0] (R): needs exactly one of Action or NotAction (got neither)"),
+        (BUCKET_ENCRYPTION, {"bucket": "acme-legacy", "sseAlgorithm": "aws:kms:dsse", "bucketKeyEnabled": True},
+         "BucketEncryption('data'): bucket_key_enabled: S3 does not support Bucket Keys with DSSE-KMS; remove"),
+    ],
+)
+def test_bad_input_from_another_language_fails_construct_and_registers_nothing(
+    type_token: str, wire_inputs: dict[str, Any], message: str
+) -> None:
+    provider = new_provider()
+    cap, error = capture_failing(
+        lambda: provider.construct("data", type_token, wire_inputs, pulumi.ResourceOptions()), ComponentInitError
+    )
+    assert message in error
+    assert types_registered(cap) == []
+
+
+def test_yaml_example_uses_only_what_the_schema_declares(schema: dict[str, Any]) -> None:
+    import yaml
+
+    program = yaml.safe_load((ROOT / "examples" / "yaml" / "Pulumi.yaml").read_text())
+    assert program["packages"] == {"bucketguard": "../../components"}
+    for name, resource in program["resources"].items():
+        declared = schema["resources"][resource["type"]]
+        assert set(resource["properties"]) <= set(declared["inputProperties"]), name
+        assert set(declared["requiredInputs"]) <= set(resource["properties"]), name
+    for expression in program["outputs"].values():
+        resource, _, output = expression.strip("${}").partition(".")
+        assert output in schema["resources"][program["resources"][resource]["type"]]["properties"], expression
