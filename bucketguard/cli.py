@@ -1,4 +1,5 @@
-"""`bucketguard` command line: `bucketguard preview` (offline preview with policy packs)."""
+"""`bucketguard` command line: `bucketguard preview` (offline preview with policy packs), `analyze`
+(a stack's exported state) and `audit` (live buckets)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+
+    analyze = commands.add_parser(
+        "analyze", help="judge a stack's exported state with policy packs, like `pulumi policy analyze --file`")
+    analyze.add_argument("--state", type=Path, required=True, metavar="FILE",
+                         help="the stack's state, as `pulumi stack export --file FILE` writes it")
+    analyze.add_argument("--stack", "-s", help="refuse a state of any other stack")
+    analyze.add_argument("--project", help="refuse a state of any other project")
+    analyze.add_argument("--policy-pack", action="append", type=Path, dest="policy_packs", metavar="DIR",
+                         help="policy pack folder; repeatable (default: bucketguard's own pack)")
+    analyze.add_argument("--policy-pack-config", action="append", type=Path, dest="pack_configs", metavar="FILE",
+                         help="JSON config for the pack at the same position; repeatable")
+    analyze.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    analyze.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
+    analyze.add_argument("--color", choices=("auto", "always", "never"), default="auto")
 
     audit = commands.add_parser(
         "audit", help="judge (and with --fix, set) the default encryption of existing buckets through the S3 API")
@@ -125,6 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "preview":
             return preview(args)
+        if args.command == "analyze":
+            from bucketguard.analyze_cli import run_analyze
+
+            return run_analyze(args)
         if args.command == "audit":
             from bucketguard.audit_cli import run_audit
 

@@ -48,6 +48,8 @@ class Registration:
     retain_on_delete: bool = False
     delete_before_replace: bool | None = None
     aliases: list[dict[str, Any]] = field(default_factory=list)  # {"urn": ...} or {"spec": {...}}
+    op: str = "create"  # the engine's step: same | update | replace | create (delete: only in reports)
+    reasons: list[str] = field(default_factory=list)  # properties that changed, or forced a replacement
 
 
 @dataclass

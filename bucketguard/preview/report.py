@@ -13,6 +13,18 @@ from bucketguard.preview.capture import Capture, Registration
 
 
 @dataclass
+class StateSummary:
+    """The exported state a preview ran against (`--state`), or that `analyze` judged."""
+
+    file: Path
+    version: int
+    analyze: bool  # True: `bucketguard analyze` (no plan); False: a preview planned against it
+    deleted: list[Registration] = field(default_factory=list)  # what the update would delete
+    pending_operations: list[tuple[str, str]] = field(default_factory=list)  # (urn, operation)
+    undecrypted_secrets: int = 0  # ciphertexts judged as unknown secrets
+
+
+@dataclass
 class PreviewResult:
     """Everything one offline preview found."""
 
@@ -22,6 +34,7 @@ class PreviewResult:
     packs: list[tuple[str, str, list[PolicyMeta]]]  # (name, version, policies)
     undecrypted_secrets: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    state: StateSummary | None = None  # set when previewing against, or analyzing, an exported state
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -60,27 +73,58 @@ def _children(resources: list[Registration]) -> dict[str | None, list[Registrati
     return children
 
 
+# How `pulumi preview` marks each step: symbol, word, ANSI color.
+_STEPS = {
+    "create": ("+", "create", "32"), "update": ("~", "update", "33"), "replace": ("+-", "replace", "35"),
+    "delete": ("-", "delete", "31"), "same": (" ", "", "0"),
+}
+
+
+def _diff_info(resource: Registration) -> str:
+    marks = {"update": "~", "replace": "+-"}
+    mark = marks.get(resource.op)
+    keys = [k for k in resource.reasons if " " not in k]
+    notes = [k for k in resource.reasons if " " in k]
+    info = f"[diff: {' '.join(mark + k for k in keys)}]" if mark and keys else ""
+    return "; ".join([info, *notes] if info else notes)
+
+
 def render_text(result: PreviewResult, color: bool = False) -> str:
     style = _Style(color)
     cap = result.capture
-    lines = [f"Previewing update ({cap.stack}) offline, as `pulumi preview --policy-pack` would:", ""]
-    children = _children(cap.resources)
-    rows: list[tuple[str, str, str]] = []
+    state = result.state
+    if state is not None and state.analyze:
+        lines = [f"Analyzing the state of stack {cap.stack} from {state.file} offline, "
+                 "as `pulumi policy analyze --file` would:", ""]
+    elif state is not None:
+        lines = [f"Previewing update ({cap.stack}) offline against {state.file}, "
+                 "as `pulumi preview --policy-pack` would:", ""]
+    else:
+        lines = [f"Previewing update ({cap.stack}) offline, as `pulumi preview --policy-pack` would:", ""]
+    deleted = state.deleted if state is not None else []
+    shown = cap.resources + deleted
+    children = _children(shown)
+    rows: list[tuple[str, str, str, str]] = []
 
     def walk(parent: str | None, prefix: str) -> None:
         kids = children.get(parent, [])
         for index, resource in enumerate(kids):
             last = index == len(kids) - 1
             branch = "" if parent is None else ("└─ " if last else "├─ ")
-            rows.append((prefix + branch + display_type(resource.type), resource.name, "create"))
+            op = "same" if state is not None and state.analyze else resource.op
+            rows.append((prefix + branch + display_type(resource.type), resource.name, op, _diff_info(resource)))
             walk(resource.urn, prefix + ("" if parent is None else ("   " if last else "│  ")))
 
     walk(None, "")
     width = max([len("Type")] + [len(r[0]) for r in rows]) + 2
     name_width = max([len("Name")] + [len(r[1]) for r in rows]) + 2
-    lines.append(f"     {'Type':<{width}}{'Name':<{name_width}}Plan")
-    for type_text, name, plan in rows:
-        lines.append(f" {style('+', '32')}   {type_text:<{width}}{name:<{name_width}}{style(plan, '32')}")
+    plan_width = max([len("Plan")] + [len(_STEPS[r[2]][1]) for r in rows]) + 2
+    columns = "" if state is not None and state.analyze else f"{'Plan':<{plan_width}}Info"
+    lines.append(f"     {'Type':<{width}}{'Name':<{name_width}}{columns}".rstrip())
+    for type_text, name, op, info in rows:
+        symbol, word, code = _STEPS[op]
+        lines.append((f" {style(f'{symbol:<2}', code)}  {type_text:<{width}}{name:<{name_width}}"
+                      f"{style(f'{word:<{plan_width}}', code)}{info}").rstrip())
     lines.append("")
 
     by_urn = {r.urn: r for r in cap.resources}
@@ -105,22 +149,52 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
     if result.undecrypted_secrets:
         lines.append("Secure config values cannot be decrypted offline; the program saw them as unset: "
                      + ", ".join(result.undecrypted_secrets))
+    if state is not None and state.pending_operations:
+        lines.append("The state records operations the Pulumi CLI was interrupted in:")
+        lines.extend(f"    * {urn}, interrupted while {operation}" for urn, operation in state.pending_operations)
+    if state is not None and state.undecrypted_secrets:
+        lines.append(f"{state.undecrypted_secrets} secret value(s) in the state could not be decrypted and were "
+                     "judged as unknown (set PULUMI_CONFIG_PASSPHRASE for a passphrase stack)")
     custom = sum(1 for r in cap.resources if r.custom)
     lines.append("Resources:")
-    lines.append(f"    {style('+', '32')} {len(cap.resources)} to create ({custom} cloud resources)")
+    if state is not None and state.analyze:
+        lines.append(f"    {len(cap.resources)} in the state ({custom} cloud resources)")
+    elif state is None:
+        lines.append(f"    {style('+', '32')} {len(cap.resources)} to create ({custom} cloud resources)")
+    else:
+        counts = plan_counts(result)
+        for op, label in (("create", "to create"), ("update", "to update"), ("delete", "to delete"),
+                          ("replace", "to replace")):
+            if counts[op]:
+                symbol, _, code = _STEPS[op]
+                lines.append(f"    {style(symbol, code)}{' ' if len(symbol) == 1 else ''}{counts[op]} {label}")
+        changes = sum(counts[op] for op in ("create", "update", "delete", "replace"))
+        lines.append(f"    {changes} change{'s' if changes != 1 else ''}. {counts['same']} unchanged")
     verdict = style("FAILED", "31") if result.mandatory else style("passed", "32")
     lines.append(f"Policy violations: {len(result.mandatory)} mandatory, {len(result.advisory)} advisory: {verdict}")
     return "\n".join(lines) + "\n"
 
 
+def plan_counts(result: PreviewResult) -> dict[str, int]:
+    """Steps of the plan by kind, as `pulumi preview`'s summary counts them."""
+    counts = dict.fromkeys(_STEPS, 0)
+    for resource in result.capture.resources:
+        counts[resource.op] += 1
+    counts["delete"] += len(result.state.deleted) if result.state is not None else 0
+    return counts
+
+
 def to_json(result: PreviewResult) -> dict[str, Any]:
     cap = result.capture
-    return {
+    state = result.state
+    analyzing = state is not None and state.analyze
+    document: dict[str, Any] = {
         "project": cap.project,
         "stack": cap.stack,
         "resources": [
-            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom, "op": "create"}
-            for r in cap.resources
+            {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+             **({} if analyzing else {"op": r.op}), **({"diff": r.reasons} if r.reasons else {})}
+            for r in cap.resources + (state.deleted if state is not None else [])
         ],
         "diagnostics": [
             {"policyPack": d.pack, "policyPackVersion": d.pack_version, "policyName": d.policy,
@@ -137,6 +211,15 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
         },
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
+    if state is not None:
+        document["state"] = {
+            "file": str(state.file), "version": state.version,
+            "pendingOperations": [{"urn": u, "operation": o} for u, o in state.pending_operations],
+            "undecryptedSecrets": state.undecrypted_secrets,
+        }
+        if not analyzing:
+            document["plan"] = plan_counts(result)
+    return document
 
 
 _SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warning", "disabled": "none"}
