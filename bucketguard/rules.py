@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -247,6 +247,42 @@ class EncryptionRule:
     kms_master_key_id: object = None
     bucket_key_enabled: object = None
     blocked_encryption_types: object = None
+
+
+def same_value(left: object, right: object) -> bool | None:
+    """Whether two plain values are equal: False on a known difference, None when only unknowns
+    leave it open. A comparison involving an unknown is never "equal"."""
+    if is_unknown(left) or is_unknown(right):
+        return None
+    if isinstance(left, dict) and isinstance(right, dict):
+        if left.keys() != right.keys():
+            return False
+        return _all_same((left[k], right[k]) for k in left)
+    if isinstance(left, list) and isinstance(right, list):
+        if len(left) != len(right):
+            return False
+        return _all_same(zip(left, right, strict=True))
+    return left == right and type(left) is type(right)
+
+
+def _all_same(pairs: Iterable[tuple[object, object]]) -> bool | None:
+    verdict: bool | None = True
+    for left, right in pairs:
+        same = same_value(left, right)
+        if same is False:
+            return False
+        if same is None:
+            verdict = None
+    return verdict
+
+
+def same_rules(left: Sequence[EncryptionRule], right: Sequence[EncryptionRule]) -> bool | None:
+    """`same_value` over two rule lists (an unknown default block is an unknown)."""
+    def fields(rule: EncryptionRule) -> list[object]:
+        has_default = UNKNOWN if rule.has_default is None else rule.has_default
+        return [has_default, rule.sse_algorithm, rule.kms_master_key_id, rule.bucket_key_enabled,
+                rule.blocked_encryption_types]
+    return same_value([fields(r) for r in left], [fields(r) for r in right])
 
 
 def algorithm_problem(rule: EncryptionRule, allowed_algorithms: Iterable[str] = ALGORITHMS) -> str | None:

@@ -289,11 +289,16 @@ def test_deployed_bucket_with_its_configuration_is_judged_by_the_configuration(p
     assert run(pack, stack) == []
 
 
-def test_deployed_bucket_declaring_nothing_is_judged_by_what_aws_reports(pack: PolicyPackProcess) -> None:
+def test_deployed_bucket_declaring_nothing_fails_whatever_aws_reports(pack: PolicyPackProcess) -> None:
+    # SSE-S3 is what S3 applies by default; only what the program declares counts.
     stack = Stack()
     deployed_bucket(stack, "ok", rule("AES256", bucket_key=False))
     deployed_bucket(stack, "broken", {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "rot13"}})
-    assert verdicts(run(pack, stack)) == {("s3-bucket-encryption-declared", "mandatory", "broken")}
+    diagnostics = run(pack, stack)
+    assert verdicts(diagnostics) == {("s3-bucket-encryption-declared", "mandatory", "ok"),
+                                     ("s3-bucket-encryption-declared", "mandatory", "broken")}
+    ok = next(d for d in diagnostics if d.urn.endswith("::ok"))
+    assert "its state reports SSE-S3 (AES256), which this program does not declare" in ok.message
 
 
 # --- single configuration --------------------------------------------------------------------------

@@ -8,6 +8,7 @@ that depend on it, and is ignored otherwise.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +23,15 @@ CONFIGURATION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSide
 CONFIGURATION_V2 = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
 CONFIGURATION_TYPES = frozenset({CONFIGURATION, CONFIGURATION_V2})
 KMS_KEY = "aws:kms/key:Key"
-RELEVANT_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES | {KMS_KEY}
+KMS_REPLICA_KEY = "aws:kms/replicaKey:ReplicaKey"
+KMS_EXTERNAL_KEY = "aws:kms/externalKey:ExternalKey"
+KMS_REPLICA_EXTERNAL_KEY = "aws:kms/replicaExternalKey:ReplicaExternalKey"
+NATIVE_KMS_KEY = "aws-native:kms:Key"
+# Every resource that creates a customer managed key: "a key of this stack" wherever the pack says so.
+KMS_KEY_TYPES = frozenset({KMS_KEY, KMS_REPLICA_KEY, KMS_EXTERNAL_KEY, KMS_REPLICA_EXTERNAL_KEY, NATIVE_KMS_KEY})
+KMS_ALIAS = "aws:kms/alias:Alias"
+AWS_PROVIDER = "pulumi:providers:aws"
+RELEVANT_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES | KMS_KEY_TYPES | {KMS_ALIAS, AWS_PROVIDER}
 
 # The property that holds a bucket's inline encryption, by bucket type.
 INLINE_PROPERTY = {
@@ -34,11 +43,15 @@ INLINE_PROPERTY = {
 NAME_PROPERTY = {BUCKET: "bucket", BUCKET_V2: "bucket", NATIVE_BUCKET: "bucketName"}
 # The only properties any check reads, by type: the pack copies just these out of the SDK's proxies.
 READ_PROPERTIES: dict[str, tuple[str, ...]] = {
-    **{t: ("id", NAME_PROPERTY[t], INLINE_PROPERTY[t]) for t in (BUCKET, BUCKET_V2, NATIVE_BUCKET)},
-    CONFIGURATION: ("bucket", "rules"),
-    CONFIGURATION_V2: ("bucket", "rules"),
-    KMS_KEY: ("id", "arn", "keyId"),
+    **{t: ("id", NAME_PROPERTY[t], INLINE_PROPERTY[t], "region") for t in (BUCKET, BUCKET_V2, NATIVE_BUCKET)},
+    CONFIGURATION: ("bucket", "rules", "region"),
+    CONFIGURATION_V2: ("bucket", "rules", "region"),
+    **{t: ("id", "arn", "keyId") for t in KMS_KEY_TYPES},
+    KMS_ALIAS: ("id", "arn", "name", "targetKeyId", "targetKeyArn"),
+    AWS_PROVIDER: ("region", "allowedAccountIds"),
 }
+# What the pack reads from a resource's provider (the engine sends the provider's inputs).
+PROVIDER_PROPERTIES = READ_PROPERTIES[AWS_PROVIDER]
 
 _SHORT_TYPES = {
     BUCKET: "aws.s3.Bucket",
@@ -47,6 +60,11 @@ _SHORT_TYPES = {
     CONFIGURATION: "aws.s3.BucketServerSideEncryptionConfiguration",
     CONFIGURATION_V2: "aws.s3.BucketServerSideEncryptionConfigurationV2",
     KMS_KEY: "aws.kms.Key",
+    KMS_REPLICA_KEY: "aws.kms.ReplicaKey",
+    KMS_EXTERNAL_KEY: "aws.kms.ExternalKey",
+    KMS_REPLICA_EXTERNAL_KEY: "aws.kms.ReplicaExternalKey",
+    NATIVE_KMS_KEY: "aws_native.kms.Key",
+    KMS_ALIAS: "aws.kms.Alias",
 }
 
 
@@ -140,6 +158,7 @@ class PlainResource:
     props: dict[str, Any]
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
     inputs: dict[str, Any] | None = None  # the inputs Analyze saw for this URN, when it saw them
+    provider: dict[str, Any] | None = None  # its provider's `region` / `allowedAccountIds`, when sent
 
 
 def declared_rules(resource: PlainResource, props: Mapping[str, Any]) -> Declaration | None:
@@ -154,14 +173,49 @@ def configuration_declaration(configuration: PlainResource) -> Declaration | Non
     return declared_rules(configuration, configuration.inputs or configuration.props)
 
 
+def not_created_in_this_run(resource: PlainResource) -> bool:
+    """An untargeted resource that does not exist yet, in a targeted preview (`--target`).
+
+    The engine stubs Check for untargeted resources with their old inputs (pulumi/pulumi
+    pkg/resource/deploy/step_generator.go, "If not targeted, stub out the provider check"), so one
+    with no old state reaches Analyze with no inputs and AnalyzeStack as a skipped create with no
+    outputs. Nothing real looks like that: Check always names a bucket (it autonames), the planned
+    outputs of a bucket always hold its id, and a program cannot register a configuration without
+    its required `bucket` and `rules` (the SDK refuses, or Check fails the preview).
+    """
+    if resource.type in CONFIGURATION_TYPES:
+        required = ("bucket", "rules")
+    elif resource.type in BUCKET_TYPES:
+        required = ("id", NAME_PROPERTY[resource.type])
+    else:
+        return False
+    seen = [props for props in (resource.props, resource.inputs) if props is not None]
+    return not any(key in props for props in seen for key in required)
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where a resource lives, as far as the pack knows: where bare KMS key ids and aliases resolve."""
+
+    account: str | None = None
+    region: str | None = None
+
+
 @dataclass
 class BucketView:
-    """One bucket of the stack and where its encryption comes from."""
+    """One bucket of the stack and where its encryption comes from.
+
+    Only what the program declares in this run counts: `inline` from Analyze's inputs, and
+    `configurations` registered in this run. `reported` is what state or AWS reports for a
+    deployed bucket; it never counts, it only explains.
+    """
 
     bucket: PlainResource
     configurations: list[PlainResource] = field(default_factory=list)
     inline: Declaration | None = None
-    inline_reported: bool = False  # outputs of a deployed bucket: what AWS reports, maybe not declared
+    reported: Declaration | None = None
+    shared: list[PlainResource] = field(default_factory=list)  # credited to several buckets: count for none
+    not_created: list[PlainResource] = field(default_factory=list)  # untargeted configurations naming it
 
 
 @dataclass
@@ -170,12 +224,55 @@ class StackView:
 
     buckets: list[BucketView]
     configurations: list[PlainResource]
-    kms_keys: dict[str, PlainResource]  # URN -> key
-    kms_key_identifiers: frozenset[str]  # known ids/ARNs of the stack's keys (deployed keys)
+    kms_keys: dict[str, PlainResource]  # URN -> key or alias of a key of this stack
+    kms_key_identifiers: frozenset[str]  # known ids, ARNs and alias names of the stack's keys
+    context: AwsContext = AwsContext()  # the stack-wide account and region, when one is certain
+
+    def context_of(self, resource: PlainResource) -> AwsContext:
+        """The account and region `resource` lives in: its own `region` (pulumi-aws 7), else its
+        provider's; the stack-wide context when the engine did not say which provider it uses."""
+        context = self.context if resource.provider is None else provider_context(resource.provider)
+        region = _known_str((resource.inputs or {}).get("region")) or _known_str(resource.props.get("region"))
+        return AwsContext(context.account, region or context.region)
 
 
 def _known_str(value: object) -> str | None:
     return value if isinstance(value, str) and value and not is_unknown(value) else None
+
+
+def _account_ids(value: object) -> list[object] | None:
+    """allowedAccountIds as sent: a list, or (explicit providers, config) its JSON text."""
+    if isinstance(value, str) and not is_unknown(value):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, list) else None
+
+
+def provider_context(provider_inputs: Mapping[str, Any]) -> AwsContext:
+    """The account and region of an AWS provider's inputs (or the stack's `aws:` config).
+
+    The account is known only when `allowedAccountIds` names exactly one: the provider refuses
+    credentials of any other account.
+    """
+    accounts = _account_ids(provider_inputs.get("allowedAccountIds"))
+    account = _known_str(accounts[0]) if accounts is not None and len(accounts) == 1 else None
+    return AwsContext(account, _known_str(provider_inputs.get("region")))
+
+
+def stack_context(providers: Iterable[Mapping[str, Any]], stack_config: Mapping[str, Any] | None) -> AwsContext:
+    """The stack-wide context: what every AWS provider of the stack and the stack's `aws:` config agree on.
+
+    Any disagreement, or a provider that does not say, leaves that part unknown.
+    """
+    contexts = [provider_context(p) for p in providers]
+    if stack_config is not None:
+        contexts.append(provider_context({"region": stack_config.get("aws:region"),
+                                          "allowedAccountIds": stack_config.get("aws:allowedAccountIds")}))
+    accounts = {c.account for c in contexts}
+    regions = {c.region for c in contexts}
+    return AwsContext(accounts.pop() if len(accounts) == 1 else None, regions.pop() if len(regions) == 1 else None)
 
 
 def is_deployed(bucket: PlainResource) -> bool:
@@ -194,30 +291,60 @@ def _bucket_names(bucket: PlainResource) -> set[str]:
 def target_of(configuration: PlainResource) -> object:
     """The configuration's `bucket` value: from Analyze's inputs when seen, else the outputs."""
     source = configuration.inputs if configuration.inputs is not None else configuration.props
-    value = source.get("bucket")
-    if is_unknown(value) and configuration.inputs is not None:
-        fallback = configuration.props.get("bucket")
-        if not is_unknown(fallback):
-            return fallback
-    return value
+    return source.get("bucket")
 
 
-def build_stack_view(resources: Iterable[PlainResource]) -> StackView:
+def _stack_keys(resources: Mapping[str, PlainResource]) -> tuple[dict[str, PlainResource], set[str]]:
+    """The keys the stack creates, plus its aliases that target one of them, and their known identifiers."""
+    keys = {urn: r for urn, r in resources.items() if r.type in KMS_KEY_TYPES}
+    identifiers: set[str] = set()
+    for key in keys.values():
+        identifiers.update(known for prop in ("arn", "id", "keyId") if (known := _known_str(key.props.get(prop))))
+    for urn, alias in resources.items():
+        if alias.type != KMS_ALIAS:
+            continue
+        inputs = alias.inputs if alias.inputs is not None else alias.props
+        target = inputs.get("targetKeyId")
+        deps = alias.property_dependencies.get("targetKeyId", ())
+        known_target = _known_str(target)
+        targets_stack_key = (known_target in identifiers) if known_target else (
+            is_unknown(target) and bool(deps) and all(d in keys for d in deps))
+        if targets_stack_key:
+            keys[urn] = alias
+    for alias in keys.values():
+        if alias.type == KMS_ALIAS:
+            for source in (alias.props, alias.inputs or {}):
+                identifiers.update(known for prop in ("arn", "name") if (known := _known_str(source.get(prop))))
+    return keys, identifiers
+
+
+def build_stack_view(resources: Iterable[PlainResource], stack_config: Mapping[str, Any] | None = None,
+                     context: AwsContext | None = None) -> StackView:
     """Link every configuration to the bucket it encrypts (linear in the number of resources).
 
     A known `bucket` value links by name or id, and a configuration naming another bucket never
-    counts for this one; an unknown value links through `propertyDependencies["bucket"]`.
+    counts for this one. An unknown value links through `propertyDependencies["bucket"]` when that
+    names exactly one bucket: a configuration encrypts one bucket, so one whose dependencies name
+    several counts for none of them. Resources not created in this run (targeted previews) count
+    for nothing. `context` (else the providers and `stack_config`) says where bare key names resolve.
     """
     buckets: list[BucketView] = []
     configurations: list[PlainResource] = []
-    keys: dict[str, PlainResource] = {}
+    not_created: list[PlainResource] = []
+    others: dict[str, PlainResource] = {}
+    providers: list[Mapping[str, Any]] = []
     for resource in resources:
-        if resource.type in BUCKET_TYPES:
+        if resource.type in BUCKET_TYPES | CONFIGURATION_TYPES and not_created_in_this_run(resource):
+            if resource.type in CONFIGURATION_TYPES:
+                not_created.append(resource)
+        elif resource.type in BUCKET_TYPES:
             buckets.append(BucketView(resource))
         elif resource.type in CONFIGURATION_TYPES:
             configurations.append(resource)
-        elif resource.type == KMS_KEY:
-            keys[resource.urn] = resource
+        elif resource.type == AWS_PROVIDER:
+            providers.append(resource.props)
+        else:
+            others[resource.urn] = resource
 
     by_urn = {view.bucket.urn: view for view in buckets}
     by_name: dict[str, BucketView] = {}
@@ -232,33 +359,35 @@ def build_stack_view(resources: Iterable[PlainResource]) -> StackView:
             if linked is not None:
                 linked.configurations.append(configuration)
         elif is_unknown(target):
-            for urn in configuration.property_dependencies.get("bucket", ()):
-                if urn in by_urn:
-                    by_urn[urn].configurations.append(configuration)
+            urns = dict.fromkeys(u for u in configuration.property_dependencies.get("bucket", ()) if u in by_urn)
+            named = [by_urn[u] for u in urns]
+            if len(named) == 1:
+                named[0].configurations.append(configuration)
+            for view in named if len(named) > 1 else ():
+                view.shared.append(configuration)
+    for configuration in not_created:
+        for urn in configuration.property_dependencies.get("bucket", ()):
+            if urn in by_urn:
+                by_urn[urn].not_created.append(configuration)
 
     for view in buckets:
         bucket = view.bucket
-        declared = inline_rules(bucket.type, bucket.inputs) if bucket.inputs is not None else None
-        if declared is not None:
-            view.inline = declared
-        elif is_deployed(bucket):
-            # AWS reports a deployed bucket's effective encryption (SSE-S3 by default since 2023, or
-            # what a separate configuration set) whether or not the program declared it inline.
-            view.inline = inline_rules(bucket.type, bucket.props)
-            view.inline_reported = view.inline is not None
-        elif bucket.inputs is None:
+        if bucket.inputs is not None:
+            view.inline = inline_rules(bucket.type, bucket.inputs)
+        elif not is_deployed(bucket):
             # No Analyze seen: a new bucket's outputs hold what it declared, and an unset
             # optional+computed block is unknown in the plan, which means declared none.
             inline = inline_rules(bucket.type, bucket.props)
             view.inline = inline if inline is not None and inline.rules is not None else None
+        if view.inline is None and is_deployed(bucket):
+            # AWS reports a deployed bucket's effective encryption (SSE-S3 by default since 2023, or
+            # what a configuration set, maybe one this update deletes): never a declaration.
+            view.reported = inline_rules(bucket.type, bucket.props)
 
-    identifiers: set[str] = set()
-    for key in keys.values():
-        for prop in ("arn", "id", "keyId"):
-            known = _known_str(key.props.get(prop))
-            if known:
-                identifiers.add(known)
-    return StackView(buckets, configurations, keys, frozenset(identifiers))
+    keys, identifiers = _stack_keys(others)
+    if context is None:
+        context = stack_context(providers, stack_config)
+    return StackView(buckets, configurations, keys, frozenset(identifiers), context)
 
 
 def rules_dependencies(resource: PlainResource) -> Sequence[str]:

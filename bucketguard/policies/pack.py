@@ -9,6 +9,8 @@ Both calls reach the same pack process during one preview.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +31,7 @@ from pulumi_policy.secret import Secret
 from bucketguard.policies.model import (
     BUCKET_TYPES,
     CONFIGURATION_TYPES,
+    PROVIDER_PROPERTIES,
     READ_PROPERTIES,
     RELEVANT_TYPES,
     PlainResource,
@@ -81,10 +84,26 @@ def plain(value: Any, depth: int = 0) -> Any:
     return value
 
 
-def read_properties(type_token: str, props: Any) -> dict[str, Any]:
+def read_properties(type_token: str, props: Any, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Plain copies of just the properties the checks read for this type."""
     target = props["__target"] if type(props) is _DictProxy else props
-    return {key: plain(target[key]) for key in READ_PROPERTIES[type_token] if key in target}
+    return {key: plain(target[key]) for key in (keys or READ_PROPERTIES[type_token]) if key in target}
+
+
+def provider_properties(provider: Any) -> dict[str, Any] | None:
+    """The region and allowed accounts of the provider the engine says a resource uses, if it says."""
+    if provider is None:
+        return None
+    return read_properties(provider.resource_type, provider.props, PROVIDER_PROPERTIES)
+
+
+def stack_config() -> dict[str, Any] | None:
+    """The stack's config as the engine passes it to the pack (PULUMI_CONFIG), None when absent or unreadable."""
+    try:
+        config = json.loads(os.environ.get("PULUMI_CONFIG") or "null")
+    except ValueError:
+        return None
+    return config if isinstance(config, dict) else None
 
 
 def _internal_error(spec: PolicySpec, error: Exception) -> str:
@@ -104,7 +123,8 @@ def _resource_validate(spec: PolicySpec) -> Any:
             _analyze_calls += 1
             props = read_properties(args.resource_type, args.props)
             SEEN_INPUTS[args.urn] = props
-            resource = PlainResource(args.urn, args.resource_type, args.name, props)
+            resource = PlainResource(args.urn, args.resource_type, args.name, props,
+                                     provider=provider_properties(args.provider))
             messages = check(resource, args.get_config())
         except Exception as error:
             messages = [_internal_error(spec, error)]
@@ -121,12 +141,15 @@ def _stack_view(args: StackValidationArgs) -> StackView:
     if _shared_view is not None and _shared_view[0] == key:
         return _shared_view[1]
     view = build_stack_view(
-        PlainResource(
-            r.urn, r.resource_type, r.name, read_properties(r.resource_type, r.props),
-            {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
-            SEEN_INPUTS.get(r.urn),
-        )
-        for r in relevant
+        (
+            PlainResource(
+                r.urn, r.resource_type, r.name, read_properties(r.resource_type, r.props),
+                {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
+                SEEN_INPUTS.get(r.urn), provider_properties(r.provider),
+            )
+            for r in relevant
+        ),
+        stack_config(),
     )
     _shared_view = (key, view)
     return view

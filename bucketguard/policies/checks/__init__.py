@@ -11,13 +11,14 @@ from bucketguard.policies.model import (
     PlainResource,
     declared_rules,
     describe,
+    not_created_in_this_run,
 )
 from bucketguard.rules import EncryptionRule
 
 
 def declaration_of(resource: PlainResource) -> Declaration | None:
     """What a bucket or configuration declares in the properties Analyze sees (its inputs)."""
-    if resource.type not in BUCKET_TYPES | CONFIGURATION_TYPES:
+    if resource.type not in BUCKET_TYPES | CONFIGURATION_TYPES or not_created_in_this_run(resource):
         return None
     return declared_rules(resource, resource.props)
 

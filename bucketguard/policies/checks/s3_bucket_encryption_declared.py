@@ -5,35 +5,59 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import StackView, describe
+from bucketguard.policies.model import BucketView, Declaration, StackView, describe
 from bucketguard.policies.spec import NIST_SC28, Finding, PolicySpec
-from bucketguard.rules import algorithm_problem
+from bucketguard.rules import effective_kms_key, is_unknown
 
 FIX = ("declare it with bucketguard.EncryptedBucket, or attach bucketguard.BucketEncryption(bucket=...) "
        "to it")
 
 
+def summary(declaration: Declaration) -> str:
+    """A short account of reported encryption, for messages ("SSE-KMS with key X")."""
+    if declaration.rules is None:
+        return "encryption not known during preview"
+    parts = []
+    for rule in declaration.rules:
+        algorithm = rule.sse_algorithm
+        name = {"AES256": "SSE-S3 (AES256)", "aws:kms": "SSE-KMS", "aws:kms:dsse": "DSSE-KMS"}.get(
+            algorithm if isinstance(algorithm, str) else "", repr(algorithm))
+        key = effective_kms_key(rule)
+        parts.append(f"{name} with key {key}" if isinstance(key, str) and not is_unknown(key) else name)
+    return ", ".join(parts) or "no rules"
+
+
+def _why(view: BucketView) -> list[str]:
+    """What the pack saw that does not count as this bucket's declared encryption."""
+    reasons = []
+    for configuration in view.shared:
+        reasons.append(
+            f"configuration {configuration.name!r} has a bucket not known during preview, computed from "
+            f"several buckets, and encrypts at most one of them, so it counts for none; pass that bucket's id "
+            f"alone (bucket=bucket.id)")
+    for configuration in view.not_created:
+        reasons.append(
+            f"configuration {configuration.name!r} targets it but is not created in this run (outside "
+            f"--target); target it too")
+    if view.reported is not None:
+        reasons.append(
+            f"its state reports {summary(view.reported)}, which this program does not declare: an "
+            f"update deletes any configuration the program no longer declares, and what AWS applies by "
+            f"default is not a declaration")
+    return reasons
+
+
 def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
     findings = []
     for view in stack.buckets:
-        if view.configurations:
+        if view.configurations or view.inline is not None:
             continue
         where = describe(view.bucket.type, view.bucket.name)
-        if view.inline is None:
-            findings.append(Finding(view.bucket.urn, (
-                f"{where}: declares no default encryption (no BucketServerSideEncryptionConfiguration "
-                f"targets it and it has no inline encryption); {FIX}."
-            )))
-        elif view.inline_reported:
-            # Deployed, nothing declared: judge what AWS reports by the same rule.
-            rules = view.inline.rules
-            problems = ["it is not known during preview"] if rules is None else (
-                [p for r in rules if (p := algorithm_problem(r))] or ([] if rules else ["it has no rules"]))
-            if problems:
-                findings.append(Finding(view.bucket.urn, (
-                    f"{where}: declares no default encryption and the encryption AWS reports for it "
-                    f"cannot be relied on ({problems[0]}); {FIX}."
-                )))
+        why = "".join(f"; {reason}" for reason in _why(view))
+        findings.append(Finding(view.bucket.urn, (
+            f"{where}: declares no default encryption (no BucketServerSideEncryptionConfiguration "
+            f"targets it and it has no inline encryption){why}; {FIX}."
+        )))
     return findings
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from bucketguard.policies.model import StackView, configuration_declaration, describe
 from bucketguard.policies.spec import Finding, PolicySpec
+from bucketguard.rules import same_rules
 
 FIX = "keep one declaration: a single bucketguard.BucketEncryption (or EncryptedBucket) per bucket"
 
@@ -24,18 +25,20 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
                 f"{where}: {len(view.configurations)} separate encryption configurations target it "
                 f"({_names(view.configurations)}); they overwrite each other on every update; {FIX}."
             )))
-        if not view.configurations or view.inline is None or view.inline_reported:
+        if not view.configurations or view.inline is None:
             continue
         inline = view.inline.rules
         for configuration in view.configurations:
             separate = configuration_declaration(configuration)
-            if inline is None or separate is None or separate.rules is None:
+            agree = None if inline is None or separate is None or separate.rules is None else (
+                same_rules(inline, separate.rules))
+            if agree is None:
                 findings.append(Finding(view.bucket.urn, (
                     f"{where}: declares inline encryption and configuration {configuration.name!r}, and "
-                    f"one of them is not known during preview, so their agreement cannot be verified; "
+                    f"values in them are not known during preview, so their agreement cannot be verified; "
                     f"remove the inline serverSideEncryptionConfiguration; {FIX}."
                 )))
-            elif tuple(inline) != separate.rules:
+            elif not agree:
                 findings.append(Finding(view.bucket.urn, (
                     f"{where}: its inline encryption disagrees with configuration {configuration.name!r}; "
                     f"the two overwrite each other on every update; remove the inline "

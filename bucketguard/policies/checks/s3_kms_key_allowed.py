@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bucketguard.policies.model import (
+    AwsContext,
     Declaration,
     PlainResource,
     StackView,
@@ -34,8 +35,7 @@ def _sources(stack: StackView) -> list[tuple[PlainResource, Declaration]]:
         if declared is not None:
             sources.append((configuration, declared))
     for view in stack.buckets:
-        # What AWS reports for a bucket that a configuration encrypts lags behind that configuration.
-        if view.inline is not None and not (view.inline_reported and view.configurations):
+        if view.inline is not None:
             sources.append((view.bucket, view.inline))
     return sources
 
@@ -64,6 +64,21 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
     return findings
 
 
+def _context_hint(key: str, allowed: list[str], context: AwsContext) -> str:
+    """Why a bare entry naming the same key or alias did not match: the account or region is unknown."""
+    ref = parse_kms_key(key)
+    for entry in allowed:
+        other = parse_kms_key(entry)
+        if ref is None or other is None or (ref.kind, ref.resource) != (other.kind, other.resource):
+            continue
+        if ref.is_arn != other.is_arn and (context.account is None or context.region is None):
+            unknown = " and ".join(n for n, v in (("account", context.account), ("region", context.region)) if v is None)
+            return (f" (entry {entry} names the same {ref.kind} without an ARN, but the stack's {unknown} is not "
+                    "known to the pack, so where it resolves cannot be verified: list the ARN, or set the AWS "
+                    "provider's region and allowedAccountIds to one account)")
+    return ""
+
+
 def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, allowed: list[str],
                  allow_stack_keys: bool, require_customer_key: bool) -> str | None:
     """Why the key `rule` encrypts with is not allowed or cannot be verified, or None."""
@@ -82,8 +97,9 @@ def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, 
                 return ("uses a KMS key created in this stack, which allowStackKeys forbids; "
                         f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
             return None
-        return ("its KMS key is computed and does not come from an aws.kms.Key of this stack, so "
-                "it cannot be verified during preview; pass a literal key ARN or a key of this stack.")
+        return ("its KMS key is computed and does not come from a KMS key of this stack (aws.kms.Key, ReplicaKey, "
+                "ExternalKey, ReplicaExternalKey, aws_native.kms.Key, or an aws.kms.Alias of one), so it cannot be "
+                "verified during preview; pass a literal key ARN or a key of this stack.")
     if not isinstance(key, str) or parse_kms_key(key) is None:
         return f"kmsMasterKeyId {key!r} is not a KMS key identifier; pass {KMS_KEY_FORMS}."
     if key in stack.kms_key_identifiers:
@@ -91,8 +107,11 @@ def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, 
     if is_aws_managed_key(key) and require_customer_key:
         return (f"uses the AWS managed key {shown}, but a customer managed key is required; pass kms_key_id, "
                 "or let bucketguard.EncryptedBucket create a key.")
-    if allowed and not any(kms_key_matches(key, entry) for entry in allowed):
-        return f"KMS key {shown} is not one of the allowed keys ({', '.join(allowed)}); use an allowed key in kms_key_id."
+    context = stack.context_of(source)
+    if allowed and not any(kms_key_matches(key, entry, account=context.account, region=context.region)
+                           for entry in allowed):
+        return (f"KMS key {shown} is not one of the allowed keys ({', '.join(allowed)}){_context_hint(key, allowed, context)}; "
+                "use an allowed key in kms_key_id.")
     return None
 
 
