@@ -141,6 +141,7 @@ class PolicyPackProcess:
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.info: analyzer_pb2.AnalyzerInfo | None = None
+        self.providers: dict[str, Registration] = {}  # provider URN -> its registration, as analyzed
 
     def _read_port(self) -> int:
         assert self.process.stdout is not None
@@ -233,17 +234,31 @@ class PolicyPackProcess:
             for d in response.diagnostics
         ]
 
+    def _provider(self, resource: Registration) -> analyzer_pb2.AnalyzerProviderResource | None:
+        """The provider a resource uses, with its inputs: the engine sends it with both calls
+        (pulumi/pulumi pkg/resource/deploy/step_generator.go, getProviderResource / AnalyzeResources)."""
+        provider = self.providers.get(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
+        if provider is None:
+            return None
+        return analyzer_pb2.AnalyzerProviderResource(
+            type=provider.type, properties=_struct(provider.inputs), urn=provider.urn, name=provider.name)
+
     def analyze(self, resource: Registration) -> list[Diagnostic]:
         """Remediate, then Analyze, one resource with its inputs (no dependencies in this call)."""
+        if resource.type.startswith("pulumi:providers:"):
+            self.providers[resource.urn] = resource
         request = analyzer_pb2.AnalyzeRequest(
             type=resource.type, properties=_struct(resource.inputs), urn=resource.urn, name=resource.name,
             options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent or "", protect=resource.protect),
+            provider=self._provider(resource),
         )
         self.stub.Remediate(request)
         return self._diagnostics(self.stub.Analyze(request))
 
     def analyze_stack(self, resources: Iterable[Registration]) -> list[Diagnostic]:
-        """AnalyzeStack with every resource's outputs, parent and dependencies."""
+        """AnalyzeStack with every resource's outputs, parent, dependencies and provider."""
+        resources = list(resources)
+        self.providers.update((r.urn, r) for r in resources if r.type.startswith("pulumi:providers:"))
         request = analyzer_pb2.AnalyzeStackRequest(resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r.type, properties=_struct(r.outputs), urn=r.urn, name=r.name,
@@ -253,6 +268,7 @@ class PolicyPackProcess:
                     k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
                     for k, v in r.property_dependencies.items()
                 },
+                provider=self._provider(r),
             )
             for r in resources
         ])
