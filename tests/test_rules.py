@@ -275,3 +275,29 @@ def test_rule_problems_never_raise_on_odd_values() -> None:
         rule = EncryptionRule(True, odd, odd, odd, odd)
         for problem in (rules.algorithm_problem(rule), rules.bucket_key_problem(rule), rules.sse_c_problem(rule)):
             assert problem is None or isinstance(problem, str)
+
+
+@pytest.mark.parametrize(
+    ("left", "right", "same"),
+    [
+        ("aws:kms", "aws:kms", True),
+        (UNKNOWN, UNKNOWN, None),  # two unknowns are never equal
+        (UNKNOWN, "aws:kms", None),
+        ({"a": [1, UNKNOWN]}, {"a": [1, UNKNOWN]}, None),
+        ({"a": [1, UNKNOWN]}, {"a": [2, UNKNOWN]}, False),  # a known difference decides
+        ({"a": 1}, {"b": 1}, False),
+        ([1], [1, 2], False),
+        (True, 1, False),
+        ([{"k": "v"}], [{"k": "v"}], True),
+    ],
+)
+def test_same_value(left: Any, right: Any, same: bool | None) -> None:
+    assert rules.same_value(left, right) is same
+    assert rules.same_value(right, left) is same
+
+
+def test_same_rules_treats_an_unknown_default_block_as_unknown() -> None:
+    known = EncryptionRule(True, "AES256")
+    assert rules.same_rules([known], [EncryptionRule(True, "AES256")]) is True
+    assert rules.same_rules([EncryptionRule(None)], [EncryptionRule(None)]) is None
+    assert rules.same_rules([known], [EncryptionRule(True, "aws:kms")]) is False
