@@ -8,12 +8,13 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent import futures
 from typing import Any
 
 import grpc
 import pulumi
 import pytest
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, json_format, struct_pb2
 from helpers import (
     BUCKET,
     BUCKET_ENCRYPTION,
@@ -27,12 +28,12 @@ from helpers import (
     types_registered,
 )
 from pulumi.provider.server import ComponentInitError
-from pulumi.runtime.proto import provider_pb2_grpc
+from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc, provider_pb2, provider_pb2_grpc, resource_pb2, resource_pb2_grpc
 
 from bucketguard.components import BucketEncryption, EncryptedBucket
 from bucketguard.components.encryption import ENCRYPTION_ARG_NAMES
 from bucketguard.components.provider import new_provider
-from bucketguard.preview.capture import Capture
+from bucketguard.preview.capture import STACK_TYPE, Capture, CapturingMonitor
 
 AWS_SCHEMA = "/aws/v7.51.1/schema.json#/resources/"
 STRING = {"type": "string"}
@@ -107,12 +108,70 @@ def test_schema_outputs(schema: dict[str, Any]) -> None:
     assert attached["required"] == ["bucketName", "encryption", "sseAlgorithm"]
 
 
+class EngineServer(engine_pb2_grpc.EngineServicer):
+    """The engine's side the provider logs to."""
+
+    def __init__(self) -> None:
+        self.logs: list[str] = []
+
+    def Log(self, request: Any, context: Any) -> empty_pb2.Empty:
+        self.logs.append(request.message)
+        return empty_pb2.Empty()
+
+    def GetRootResource(self, request: Any, context: Any) -> engine_pb2.GetRootResourceResponse:
+        return engine_pb2.GetRootResourceResponse(urn="")
+
+    def SetRootResource(self, request: Any, context: Any) -> engine_pb2.SetRootResourceResponse:
+        return engine_pb2.SetRootResourceResponse()
+
+
+class MonitorServer(resource_pb2_grpc.ResourceMonitorServicer):
+    """The engine's resource monitor over gRPC, answering as the offline preview does (CapturingMonitor)."""
+
+    def __init__(self, capture: Capture) -> None:
+        self.monitor = CapturingMonitor(capture)
+
+    def GetDeploymentInfo(self, request: Any, context: Any) -> Any:
+        return self.monitor.GetDeploymentInfo(request)  # type: ignore[no-untyped-call]
+
+    def SupportsFeature(self, request: Any, context: Any) -> resource_pb2.SupportsFeatureResponse:
+        return resource_pb2.SupportsFeatureResponse(hasSupport=request.id != "outputValues")
+
+    def RegisterResource(self, request: Any, context: Any) -> Any:
+        return self.monitor.RegisterResource(request)
+
+    def RegisterResourceOutputs(self, request: Any, context: Any) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
+    def Invoke(self, request: Any, context: Any) -> Any:
+        return self.monitor.Invoke(request)
+
+    def SignalAndWaitForShutdown(self, request: Any, context: Any) -> empty_pb2.Empty:
+        return empty_pb2.Empty()
+
+
+def serving(add: Any, servicer: Any) -> tuple[grpc.Server, str]:
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    add(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
 @pytest.fixture(scope="module")
-def provider_process() -> Iterator[str]:
+def engine() -> Iterator[tuple[EngineServer, str]]:
+    servicer = EngineServer()
+    server, address = serving(engine_pb2_grpc.add_EngineServicer_to_server, servicer)
+    yield servicer, address
+    server.stop(None)
+
+
+@pytest.fixture(scope="module")
+def provider_process(engine: tuple[EngineServer, str]) -> Iterator[str]:
     """The provider started as the Python language host runs a plugin: `python <plugin dir> <engine>`,
     in the program's directory (not the plugin's), the port on its first line of stdout."""
     process = subprocess.Popen(
-        [sys.executable, "-u", str(ROOT / "components"), "127.0.0.1:9"],
+        [sys.executable, "-u", str(ROOT / "components"), engine[1]],
         cwd=ROOT / "tests", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
@@ -129,8 +188,6 @@ def provider_process() -> Iterator[str]:
 
 
 def test_provider_process_serves_the_schema_over_grpc(provider_process: str, schema: dict[str, Any]) -> None:
-    from pulumi.runtime.proto import provider_pb2
-
     with grpc.insecure_channel(provider_process) as channel:
         stub = provider_pb2_grpc.ResourceProviderStub(channel)
         info = stub.GetPluginInfo(empty_pb2.Empty(), timeout=30)
@@ -234,3 +291,47 @@ def test_yaml_example_uses_only_what_the_schema_declares(schema: dict[str, Any])
     for expression in program["outputs"].values():
         resource, _, output = expression.strip("${}").partition(".")
         assert output in schema["resources"][program["resources"][resource]["type"]]["properties"], expression
+
+
+def construct_over_grpc(provider: str, type_token: str, wire_inputs: dict[str, Any]) -> tuple[Capture, str | None]:
+    """Call Construct on the provider process as the engine does during a preview, with a monitor
+    served here; return what the provider registered and the error it answered, if any."""
+    cap = Capture("bucketguard", "test")
+    monitor, monitor_address = serving(resource_pb2_grpc.add_ResourceMonitorServicer_to_server, MonitorServer(cap))
+    inputs = struct_pb2.Struct()
+    json_format.ParseDict(wire_inputs, inputs)
+    request = provider_pb2.ConstructRequest(
+        project="bucketguard", stack="test", organization="organization", dryRun=True, parallel=4,
+        monitorEndpoint=monitor_address, type=type_token, name="data", inputs=inputs, accepts_output_values=True,
+    )
+    try:
+        with grpc.insecure_channel(provider) as channel:
+            provider_pb2_grpc.ResourceProviderStub(channel).Construct(request, timeout=60)
+        return cap, None
+    except grpc.RpcError as error:
+        return cap, str(error.details())  # type: ignore[attr-defined]
+    finally:
+        monitor.stop(None)
+
+
+def test_construct_over_grpc_registers_what_the_python_class_registers(provider_process: str) -> None:
+    wire = {"sseAlgorithm": "aws:kms:dsse", "tags": {"team": "data"}, "childAliases": {"bucket": ["urn:old"]}}
+    via_provider, error = construct_over_grpc(provider_process, ENCRYPTED_BUCKET, wire)
+    assert error is None
+    direct = capture(lambda: EncryptedBucket("data", {
+        "sse_algorithm": "aws:kms:dsse", "tags": {"team": "data"}, "child_aliases": {"bucket": ["urn:old"]},
+    }))
+    # The provider registers the component without a parent (the engine gives it the caller's), and
+    # its children in the order their inputs resolve.
+    expected = [(t, n, None if t == ENCRYPTED_BUCKET else p, i, d) for t, n, p, i, d in registered(direct) if t != STACK_TYPE]
+    assert sorted(registered(via_provider), key=str) == sorted(expected, key=str)
+    assert via_provider.by_name("data", BUCKET).aliases[0] == {"urn": "urn:old"}
+    assert via_provider.by_name("data-encryption", CONFIGURATION).retain_on_delete is True
+
+
+def test_bad_input_over_grpc_fails_construct_with_the_python_message(provider_process: str) -> None:
+    cap, error = construct_over_grpc(provider_process, BUCKET_ENCRYPTION, {"bucket": "acme-legacy", "sseAlgorithm": "SSE-S3"})
+    assert error is not None
+    assert "BucketEncryption('data')" in error
+    assert "sse_algorithm: 'SSE-S3' is not an S3 algorithm; use one of AES256" in error
+    assert cap.resources == []
