@@ -23,6 +23,7 @@ from helpers import (
     KEY,
     POLICY,
     ROOT,
+    UNKNOWN,
     capture,
     capture_failing,
     types_registered,
@@ -335,3 +336,18 @@ def test_bad_input_over_grpc_fails_construct_with_the_python_message(provider_pr
     assert "BucketEncryption('data')" in error
     assert "sse_algorithm: 'SSE-S3' is not an S3 algorithm; use one of AES256" in error
     assert cap.resources == []
+
+
+OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"  # pulumi.runtime.rpc: an Output sent as a value
+
+
+def test_statements_holding_another_languages_outputs_construct_over_grpc(provider_process: str) -> None:
+    role = "urn:pulumi:test::bucketguard::aws:iam/role:Role::reader"
+    unknown_arn = {"4dabf18193072939515e22adb298388d": OUTPUT_VALUE_SIG, "dependencies": [role]}
+    statement = {"Sid": "Reader", "Effect": "Allow", "Principal": {"AWS": unknown_arn}, "Action": "s3:GetObject",
+                 "Resource": "*"}
+    cap, error = construct_over_grpc(provider_process, ENCRYPTED_BUCKET, {"policyStatements": [statement]})
+    assert error is None
+    policy = cap.by_name("data-policy", POLICY)
+    assert role in policy.property_dependencies["policy"]
+    assert policy.inputs["policy"] == UNKNOWN
