@@ -53,6 +53,8 @@ _KEY_PATTERNS = {
     "alias name": re.compile(rf"^{_ALIAS_NAME}$"),
     "alias ARN": re.compile(rf"^{_ARN_PREFIX}({_ALIAS_NAME})$"),
 }
+# The four forms as one JSON-schema pattern (ECMA-262 and RE2 alike), for config validation.
+KMS_KEY_PATTERN = rf"^(?:{_KEY_ID}|{_ALIAS_NAME}|{_ARN_PREFIX}(?:key/{_KEY_ID}|{_ALIAS_NAME}))$"
 KMS_KEY_FORMS = (
     "a key id (1234abcd-12ab-34cd-56ef-1234567890ab or mrk-...), a key ARN "
     "(arn:aws:kms:REGION:ACCOUNT:key/ID), an alias name (alias/NAME) or an alias ARN "

@@ -19,7 +19,8 @@ CONF = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptio
 ALGORITHMS = ["AES256", "aws:kms", "aws:kms:dsse"]
 
 # How a generated bucket gets (or fails to get) encryption.
-KINDS = ["none", "by-dependency", "by-name", "inline", "other-bucket", "bad-algorithm", "unknown-algorithm"]
+KINDS = ["none", "by-dependency", "by-name", "inline", "other-bucket", "bad-algorithm", "unknown-algorithm",
+         "reported-only", "shared-with-next", "untargeted-bucket", "untargeted-configuration"]
 odd_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.just(UNKNOWN),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
@@ -55,10 +56,27 @@ def build(kinds: list[str], algorithms: list[str], noise: list[Any]) -> tuple[li
             inputs["serverSideEncryptionConfiguration"] = {"rule": good_rule}
         outputs = {**inputs, "id": UNKNOWN, "serverSideEncryptionConfiguration":
                    inputs.get("serverSideEncryptionConfiguration", UNKNOWN)}
+        if kind == "reported-only":  # deployed; state reports what S3 applies, the program declares nothing
+            outputs = {**inputs, "id": physical, "serverSideEncryptionConfiguration": {"rule": good_rule}}
+        if kind == "untargeted-bucket":  # --target elsewhere, not created yet: nothing to judge
+            inputs, outputs = {}, {}
         resources.append(Registration(urn(BUCKET, name), BUCKET, name, True, None, inputs, outputs))
-        if kind in ("none", "other-bucket"):
+        if kind in ("none", "other-bucket", "reported-only", "untargeted-configuration"):
             expected.add(name)
-        if kind in ("none", "inline"):
+        if kind in ("none", "inline", "reported-only", "untargeted-bucket"):
+            continue
+        if kind == "shared-with-next":  # bucket=Output.all(this.id, next.id).apply(...): counts for neither
+            # With no next bucket in this run, its dependencies name this bucket alone, which it then encrypts.
+            if i + 1 < len(kinds) and kinds[i + 1] != "untargeted-bucket":
+                expected.add(name)
+            rule_inputs = {"bucket": UNKNOWN, "rules": [good_rule]}
+            deps = {"bucket": [urn(BUCKET, name), urn(BUCKET, f"b{i + 1}")]}
+            resources.append(Registration(urn(CONF, f"{name}-enc"), CONF, f"{name}-enc", True, None, rule_inputs,
+                                          {**rule_inputs, "id": UNKNOWN}, property_dependencies=deps))
+            continue
+        if kind == "untargeted-configuration":
+            resources.append(Registration(urn(CONF, f"{name}-enc"), CONF, f"{name}-enc", True, None, {}, {},
+                                          property_dependencies={"bucket": [urn(BUCKET, name)]}))
             continue
         rule = dict(good_rule)
         if kind == "bad-algorithm":

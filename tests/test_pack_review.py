@@ -264,3 +264,13 @@ def test_untargeted_existing_resources_are_judged_by_their_state(pack: PolicyPac
     bad = {"bucket": name, "rules": [rule("aes256", bucket_key=False)]}
     broken.add(CONF, "data-enc", bad, {**bad, "id": name})
     assert verdicts(run(pack, broken)) == {("s3-encryption-algorithm-allowed", "mandatory", "data-enc")}
+
+
+def test_a_bucket_without_a_name_in_its_inputs_is_still_judged(pack: PolicyPackProcess) -> None:
+    # bucketPrefix: Check leaves `bucket` unset, yet the inline block is declared and must be judged.
+    stack = Stack()
+    inline = {"serverSideEncryptionConfiguration": {"rule": rule("aes256", bucket_key=False)}}
+    stack.add(BUCKET, "prefixed", {"bucketPrefix": "logs-", **inline}, {"id": UNKNOWN, **inline})
+    stack.add(BUCKET, "prefixed-bare", {"bucketPrefix": "logs-"}, {"id": UNKNOWN, "bucketPrefix": "logs-"})
+    assert verdicts(run(pack, stack)) == {("s3-encryption-algorithm-allowed", "mandatory", "prefixed"),
+                                          ("s3-bucket-encryption-declared", "mandatory", "prefixed-bare")}

@@ -183,14 +183,10 @@ def not_created_in_this_run(resource: PlainResource) -> bool:
     outputs of a bucket always hold its id, and a program cannot register a configuration without
     its required `bucket` and `rules` (the SDK refuses, or Check fails the preview).
     """
-    if resource.type in CONFIGURATION_TYPES:
-        required = ("bucket", "rules")
-    elif resource.type in BUCKET_TYPES:
-        required = ("id", NAME_PROPERTY[resource.type])
-    else:
+    if resource.type not in BUCKET_TYPES | CONFIGURATION_TYPES:
         return False
-    seen = [props for props in (resource.props, resource.inputs) if props is not None]
-    return not any(key in props for props in seen for key in required)
+    # Any property the pack reads (name, id, bucket, rules, inline encryption, region) means real.
+    return not resource.props and not resource.inputs
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from bucketguard.policies.spec import NIST_SC12, Finding, PolicySpec, setting
 from bucketguard.rules import (
     AWS_MANAGED_KEY_ALIAS,
     KMS_KEY_FORMS,
+    KMS_KEY_PATTERN,
     EncryptionRule,
     effective_kms_key,
     is_aws_managed_key,
@@ -126,9 +127,9 @@ SPEC = PolicySpec(
     config_schema={
         "allowedKmsKeys": {
             "type": "array",
-            "items": {"type": "string"},
+            "items": {"type": "string", "pattern": KMS_KEY_PATTERN},
             "default": [],
-            "description": "Key ARNs, key ids, alias names or alias ARNs allowed (empty: any key).",
+            "description": f"Keys allowed (empty: any key), each {KMS_KEY_FORMS}.",
         },
         "allowStackKeys": {
             "type": "boolean",
