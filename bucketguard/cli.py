@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    preview.add_argument("--install", action="store_true",
+                         help="create the program's missing virtualenv first, as `pulumi install` would")
 
     analyze = commands.add_parser(
         "analyze", help="judge a stack's exported state with policy packs, like `pulumi policy analyze --file`")
@@ -79,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
+    from bucketguard.preview.interpreter import InterpreterError, find_interpreter
     from bucketguard.preview.project import ProjectError, config_for_runtime, load_project
     from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
     from bucketguard.preview.session import run_program_streaming
@@ -88,6 +91,11 @@ def preview(args: argparse.Namespace) -> int:
         project = load_project(args.program_dir, args.stack)
     except ProjectError as error:
         raise Broken(str(error)) from None
+    try:
+        interpreter = find_interpreter(project.folder, project.program_dir, project.runtime_options,
+                                       install=args.install)
+    except InterpreterError as error:
+        raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
     pack_dirs = [p.resolve() for p in (args.policy_packs or [default_pack_dir()])]
     config_paths = args.pack_configs or []
     if len(config_paths) > len(pack_dirs):
@@ -110,7 +118,7 @@ def preview(args: argparse.Namespace) -> int:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         try:
             try:
-                streamed = run_program_streaming(project, futures, configs)
+                streamed = run_program_streaming(project, futures, configs, interpreter)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:

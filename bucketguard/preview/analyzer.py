@@ -115,6 +115,34 @@ def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
     return message
 
 
+def analyzer_options(resource: Registration) -> analyzer_pb2.AnalyzerResourceOptions:
+    """The options as the engine marshals them (plugin/analyzer_plugin.go marshalResourceOptions):
+    customTimeouts always present (seconds, 0 when unset), aliases as URNs."""
+    timeouts = resource.custom_timeouts
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=resource.protect, ignoreChanges=resource.ignore_changes,
+        deleteBeforeReplace=bool(resource.delete_before_replace),
+        deleteBeforeReplaceDefined=resource.delete_before_replace is not None,
+        additionalSecretOutputs=resource.additional_secret_outputs, aliases=resource.alias_urns,
+        customTimeouts=analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+            create=timeouts.get("create", 0.0), update=timeouts.get("update", 0.0),
+            delete=timeouts.get("delete", 0.0), read=timeouts.get("read", 0.0)),
+        parent=resource.parent or "",
+    )
+
+
+def analyzer_provider(resource: Registration, resources: Mapping[str, Registration]
+                      ) -> analyzer_pb2.AnalyzerProviderResource | None:
+    """The provider of a custom resource (or remote component) with its inputs, as the engine sends it."""
+    if not resource.provider or not (resource.custom or resource.remote):
+        return None
+    provider = resources.get(resource.provider.rsplit("::", 1)[0])
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(urn=provider.urn, type=provider.type, name=provider.name,
+                                                 properties=_struct(provider.inputs))
+
+
 class PolicyPackProcess:
     """A running policy pack, driven like the engine drives it."""
 
@@ -234,43 +262,57 @@ class PolicyPackProcess:
             for d in response.diagnostics
         ]
 
-    def _provider(self, resource: Registration) -> analyzer_pb2.AnalyzerProviderResource | None:
-        """The provider a resource uses, with its inputs: the engine sends it with both calls
-        (pulumi/pulumi pkg/resource/deploy/step_generator.go, getProviderResource / AnalyzeResources)."""
-        provider = self.providers.get(resource.provider.rsplit("::", 1)[0]) if resource.provider else None
-        if provider is None:
-            return None
-        return analyzer_pb2.AnalyzerProviderResource(
-            type=provider.type, properties=_struct(provider.inputs), urn=provider.urn, name=provider.name)
-
-    def analyze(self, resource: Registration) -> list[Diagnostic]:
-        """Remediate, then Analyze, one resource with its inputs (no dependencies in this call)."""
+    def _request(self, resource: Registration, resources: Mapping[str, Registration]) -> analyzer_pb2.AnalyzeRequest:
+        # Providers are analyzed before the resources that use them: remember them for callers that
+        # pass no `resources` (a state's resources, analyzed one by one).
         if resource.type.startswith("pulumi:providers:"):
             self.providers[resource.urn] = resource
-        request = analyzer_pb2.AnalyzeRequest(
+        return analyzer_pb2.AnalyzeRequest(
             type=resource.type, properties=_struct(resource.inputs), urn=resource.urn, name=resource.name,
-            options=analyzer_pb2.AnalyzerResourceOptions(parent=resource.parent or "", protect=resource.protect),
-            provider=self._provider(resource),
+            options=analyzer_options(resource), provider=analyzer_provider(resource, resources or self.providers),
         )
-        self.stub.Remediate(request)
-        return self._diagnostics(self.stub.Analyze(request))
+
+    def remediate(self, resource: Registration, resources: Mapping[str, Registration] | None = None
+                  ) -> list[Diagnostic]:
+        """Remediate one resource; a remediation replaces its inputs for every later call, as the
+        engine uses the transformed inputs (step_generator.go); a remediation that could not be
+        applied comes back as an advisory diagnostic."""
+        response = self.stub.Remediate(self._request(resource, resources or {}))
+        diagnostics = []
+        for remediation in response.remediations:
+            if remediation.diagnostic:
+                diagnostics.append(Diagnostic(
+                    pack=remediation.policyPackName, pack_version=self.version, policy=remediation.policyName,
+                    level="advisory", severity="", urn=resource.urn, message=remediation.diagnostic,
+                    description=remediation.description))
+            elif remediation.HasField("properties"):
+                resource.inputs = json_format.MessageToDict(remediation.properties)
+        return diagnostics
+
+    def analyze_only(self, resource: Registration, resources: Mapping[str, Registration] | None = None
+                     ) -> list[Diagnostic]:
+        """Analyze one resource with its inputs after Check and its options (no dependencies)."""
+        return self._diagnostics(self.stub.Analyze(self._request(resource, resources or {})))
+
+    def analyze(self, resource: Registration, resources: Mapping[str, Registration] | None = None) -> list[Diagnostic]:
+        """Remediate, then Analyze, one resource."""
+        return self.remediate(resource, resources) + self.analyze_only(resource, resources)
 
     def analyze_stack(self, resources: Iterable[Registration]) -> list[Diagnostic]:
-        """AnalyzeStack with every resource's outputs, parent, dependencies and provider."""
-        resources = list(resources)
-        self.providers.update((r.urn, r) for r in resources if r.type.startswith("pulumi:providers:"))
+        """AnalyzeStack with every resource's outputs, options, provider, parent and dependencies."""
+        listed = list(resources)
+        by_urn = {**self.providers, **{r.urn: r for r in listed}}
         request = analyzer_pb2.AnalyzeStackRequest(resources=[
             analyzer_pb2.AnalyzerResource(
                 type=r.type, properties=_struct(r.outputs), urn=r.urn, name=r.name,
-                options=analyzer_pb2.AnalyzerResourceOptions(parent=r.parent or "", protect=r.protect),
+                options=analyzer_options(r), provider=analyzer_provider(r, by_urn),
                 parent=r.parent or "", dependencies=r.dependencies,
                 propertyDependencies={
                     k: analyzer_pb2.AnalyzerPropertyDependencies(urns=v)
-                    for k, v in r.property_dependencies.items()
+                    for k, v in r.property_dependencies.items() if v
                 },
-                provider=self._provider(r),
             )
-            for r in resources
+            for r in listed
         ])
         return self._diagnostics(self.stub.AnalyzeStack(request))
 

@@ -48,8 +48,17 @@ class Registration:
     retain_on_delete: bool = False
     delete_before_replace: bool | None = None
     aliases: list[dict[str, Any]] = field(default_factory=list)  # {"urn": ...} or {"spec": {...}}
-    op: str = "create"  # the engine's step: same | update | replace | create (delete: only in reports)
+    op: str = "create"  # the engine's step: same | update | replace | create | read (delete: only in reports)
     reasons: list[str] = field(default_factory=list)  # properties that changed, or forced a replacement
+    remote: bool = False  # a multi-language component, constructed by its provider
+    id: str = ""  # known id (from a prior state or a read), else "" (unknown)
+    ignore_changes: list[str] = field(default_factory=list)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    alias_urns: list[str] = field(default_factory=list)  # the aliases as URNs, as analyzers get them
+    custom_timeouts: dict[str, float] = field(default_factory=dict)  # create/update/delete, seconds
+    deleted_with: str = ""
+    protect_option: bool | None = None  # as set or inherited (children inherit it when unset)
+    retain_option: bool | None = None
 
 
 @dataclass
@@ -60,7 +69,9 @@ class Capture:
     stack: str
     resources: list[Registration] = field(default_factory=list)
     unanswered_invokes: list[str] = field(default_factory=list)
-    logs: list[tuple[str, str]] = field(default_factory=list)
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) from pulumi.log / Engine.Log
+    output: list[str] = field(default_factory=list)  # the program's own stdout and stderr lines
+    transforms_run: int = 0
 
     def of_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_token]

@@ -13,15 +13,16 @@ import hashlib
 import json
 from typing import Any
 
+from bucketguard.preview import autonaming
 from bucketguard.rules import UNKNOWN, is_unknown
 
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
 NATIVE_BUCKET = "aws-native:s3:Bucket"
 
-# Property each type autonames during Check, and the inline encryption block a bucket type
-# reports as unknown in a new resource's plan when the program did not set it.
-AUTONAMED = {BUCKET: "bucket", BUCKET_V2: "bucket", NATIVE_BUCKET: "bucketName"}
+# The inline encryption block a bucket type reports as unknown in a new resource's plan when the
+# program did not set it.
+BUCKET_TYPES = (BUCKET, BUCKET_V2, NATIVE_BUCKET)
 COMPUTED_BLOCKS = {
     BUCKET: ("serverSideEncryptionConfiguration",),
     BUCKET_V2: ("serverSideEncryptionConfigurations",),
@@ -33,19 +34,69 @@ COMPUTED_OUTPUTS = ("arn", "tagsAll")
 BUCKET_COMPUTED_OUTPUTS = ("bucketDomainName", "bucketRegionalDomainName", "hostedZoneId", "region")
 
 
-def autoname(logical_name: str, type_token: str) -> str:
+def autoname(logical_name: str, type_token: str, lowercase: bool = True) -> str:
     """A stable stand-in for the provider's random suffix (7 hex), so runs are reproducible."""
     digest = hashlib.sha256(f"{type_token}::{logical_name}".encode()).hexdigest()[:7]
-    return f"{logical_name.lower()}-{digest}"
+    return f"{logical_name.lower() if lowercase else logical_name}-{digest}"
 
 
 def check(type_token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """The inputs after the provider's Check, as the analyzer's Analyze call receives them."""
     checked = {k: v for k, v in inputs.items() if not k.startswith("__")}
-    name_key = AUTONAMED.get(type_token)
-    if name_key and checked.get(name_key) in (None, ""):
-        checked[name_key] = autoname(logical_name, type_token)
+    rule = autonaming.rule_for(type_token)
+    if rule is not None and checked.get(rule.property) in (None, "") and not any(
+            checked.get(p) not in (None, "") for p in rule.unless_set):
+        checked[rule.property] = autoname(logical_name, type_token, rule.lowercase)
     return checked
+
+
+SIG = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+RESOURCE_REFERENCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+OUTPUT_VALUE_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+
+
+def secret(value: Any) -> dict[str, Any]:
+    return {SIG: SECRET_SIG, "value": value}
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SIG) == SECRET_SIG
+
+
+def downgrade(value: Any) -> Any:
+    """A property value as the engine marshals it for analyzers and providers (pulumi/pulumi
+    sdk/go/common/resource/plugin/rpc.go, without KeepResources or KeepOutputValues): a resource
+    reference becomes the custom resource's id (unknown while unknown) or the component's URN; an
+    output value becomes its value (unknown without one), wrapped as a secret when it is secret."""
+    if isinstance(value, dict):
+        signature = value.get(SIG)
+        if signature == RESOURCE_REFERENCE_SIG:
+            if "id" in value:
+                resource_id = value["id"]
+                return resource_id if isinstance(resource_id, str) and resource_id not in ("", UNKNOWN) else UNKNOWN
+            return value.get("urn", UNKNOWN)
+        if signature == OUTPUT_VALUE_SIG:
+            inner = downgrade(value["value"]) if "value" in value else UNKNOWN
+            return secret(inner) if value.get("secret") else inner
+        return {k: downgrade(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [downgrade(v) for v in value]
+    return value
+
+
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def duration_seconds(text: str) -> float:
+    """A Go duration string (`5m`, `1h30m`, `90s`) in seconds, as the engine parses custom timeouts;
+    0 for an empty or malformed value."""
+    import re
+
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", text or "")
+    if not parts or "".join(n + u for n, u in parts) != (text or "").lstrip("+"):
+        return 0.0
+    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
 
 
 def contains_unknown(value: Any) -> bool:
@@ -66,7 +117,7 @@ def planned_outputs(type_token: str, checked_inputs: dict[str, Any], custom: boo
         key: UNKNOWN if contains_unknown(value) else value for key, value in checked_inputs.items()
     }
     outputs["id"] = UNKNOWN
-    for key in COMPUTED_OUTPUTS + (BUCKET_COMPUTED_OUTPUTS if type_token in AUTONAMED else ()):
+    for key in COMPUTED_OUTPUTS + (BUCKET_COMPUTED_OUTPUTS if type_token in BUCKET_TYPES else ()):
         outputs.setdefault(key, UNKNOWN)
     for key in COMPUTED_BLOCKS.get(type_token, ()):
         outputs.setdefault(key, UNKNOWN)

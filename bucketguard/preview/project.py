@@ -25,6 +25,17 @@ class Project:
     stack: str
     config: dict[str, Any] = field(default_factory=dict)  # "namespace:key" -> value (JSON-able)
     secret_keys: list[str] = field(default_factory=list)  # `secure:` values: unknown offline
+    runtime_options: dict[str, Any] = field(default_factory=dict)  # Pulumi.yaml `runtime.options`
+
+    @property
+    def program_dir(self) -> Path:
+        """The folder the program runs in (the language host's ProgramDirectory and pwd)."""
+        return self.main.parent
+
+    @property
+    def entry_point(self) -> str:
+        """What the language host passes to its shim: `.` for a folder's `__main__.py`, else the file."""
+        return "." if self.main.name == "__main__.py" else self.main.name
 
 
 def _read_yaml(path: Path) -> Any:
@@ -55,6 +66,9 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
     if runtime_name != "python":
         raise ProjectError(f"{project_file}: runtime is {runtime_name!r}; the offline preview runs Python programs")
     name: str = data["name"]
+    options = runtime.get("options") if isinstance(runtime, dict) else None
+    if options is not None and not isinstance(options, dict):
+        raise ProjectError(f"{project_file}: runtime.options must be a map (toolchain, virtualenv, ...)")
     main = folder / str(data.get("main") or ".")
     if main.is_dir():
         main = main / "__main__.py"
@@ -93,7 +107,7 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
     elif stack is not None and any(folder.glob("Pulumi.*.yaml")):
         raise ProjectError(f"{stack_file}: no such stack file (stacks here: "
                            + ", ".join(sorted(p.name for p in folder.glob('Pulumi.*.yaml'))) + ")")
-    return Project(folder, name, "python", main, stack, config, secret_keys)
+    return Project(folder, name, "python", main, stack, config, secret_keys, dict(options or {}))
 
 
 def config_for_runtime(project: Project) -> dict[str, str]:

@@ -1,6 +1,9 @@
-"""One offline preview session: the program runs in a worker process that streams each registration
-as it is made; this process sends it to every pack (Remediate + Analyze) right away, as the engine
-analyzes resources while a program runs, then sends AnalyzeStack once the program is done."""
+"""One offline preview session: the program runs in its own interpreter (its toolchain and
+virtualenv, its folder as working directory) through a shim that does what the CLI's
+`pulumi-language-python-exec` does, and its SDK talks to bucketguard's engine side
+(`monitor.EngineServer`). Each registration goes to every pack (Remediate + Analyze) as it is
+made, on an analysis thread, as the engine analyzes resources while a program runs; AnalyzeStack
+follows once the program is done."""
 
 from __future__ import annotations
 
@@ -8,18 +11,24 @@ import json
 import os
 import queue
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from bucketguard.preview.analyzer import Diagnostic, PolicyPackProcess
+from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture, Registration
-from bucketguard.preview.project import Project
-from bucketguard.preview.worker import STREAM_FD_ENV
+from bucketguard.preview.interpreter import ProgramInterpreter
+from bucketguard.preview.monitor import Deployment, EngineServer, Planner
+from bucketguard.preview.project import Project, config_for_runtime
+
+SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
+RESULT_FD_ENV = "BUCKETGUARD_RESULT_FD"
+ORGANIZATION = "organization"
+_OUTPUT_LINES_IN_ERRORS = 5
 
 
 @dataclass
@@ -33,68 +42,149 @@ class StreamedPreview:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
-                          configs: Sequence[tuple[Mapping[str, Any] | None, str]]) -> StreamedPreview:
-    """Run the program in a worker process and analyze its registrations as they arrive."""
-    started = time.perf_counter()
-    read_fd, write_fd = os.pipe()
-    env = {**os.environ, STREAM_FD_ENV: str(write_fd)}
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "bucketguard.preview.worker", str(project.folder), project.stack],
-        cwd=project.folder, env=env, pass_fds=(write_fd,),
-    )
-    os.close(write_fd)
-    result = StreamedPreview(Capture(project.name, project.stack), [])
+def program_error(result: Mapping[str, Any], project: Project, python: str) -> str:
+    """One line for a program that failed, from what the shim reported."""
+    kind, message, where = result.get("type", ""), result.get("message", ""), result.get("where", "")
+    if kind == "MissingSDK":
+        return (f"{python} cannot import the Pulumi SDK ({message}); install the program's dependencies into its "
+                "environment (`pulumi install`, or rerun with --install)")
+    if kind == "RunError":
+        return f"{project.main} stopped (stack config: {project.folder / f'Pulumi.{project.stack}.yaml'}): {message}"
+    at = f" at {where}" if where else ""
+    return f"{project.main}: the program raised {kind}{at}: {message}"
 
-    def configure_packs() -> None:
+
+def program_command(interpreter: ProgramInterpreter, project: Project, server: EngineServer) -> list[str]:
+    """The shim's command line, with the arguments the language host passes (main.go constructArguments)."""
+    return [
+        interpreter.python, "-u", str(SHIM),
+        "--monitor", server.address, "--engine", server.address,
+        "--project", project.name, "--root_directory", str(project.folder), "--stack", project.stack,
+        "--pwd", str(project.program_dir), "--dry_run", "true", "--parallel", "16",
+        "--organization", ORGANIZATION, project.entry_point,
+    ]
+
+
+def program_environment(interpreter: ProgramInterpreter, project: Project, result_fd: int) -> dict[str, str]:
+    """The interpreter's environment plus the config as the language host passes it."""
+    config = config_for_runtime(project)
+    env = dict(interpreter.env)
+    env["PULUMI_CONFIG"] = json.dumps(config)
+    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps([k for k in project.secret_keys if k in config])
+    env[RESULT_FD_ENV] = str(result_fd)
+    return env
+
+
+class _Analysis:
+    """Remediate + Analyze each registration with every pack, on one thread, in arrival order."""
+
+    def __init__(self, packs: Sequence[Future[PolicyPackProcess]],
+                 configs: Sequence[tuple[Mapping[str, Any] | None, str]], result: StreamedPreview) -> None:
+        self.pack_futures, self.configs, self.result = packs, configs, result
+        self.by_urn: dict[str, Registration] = {}
+        self.queue: queue.Queue[Registration | None] = queue.Queue()
+        self.failed = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="bucketguard-analysis", daemon=True)
+        self.thread.start()
+
+    def configure_packs(self) -> None:
         """Once, before the first analysis: wait for each pack to be up, then Configure it."""
-        if result.packs:
+        if self.result.packs:
             return
-        for future, (config, source) in zip(packs, configs, strict=True):
+        for future, (config, source) in zip(self.pack_futures, self.configs, strict=True):
             pack = future.result()
-            result.packs.append(pack)
+            self.result.packs.append(pack)
             pack.configure(config, source)
 
-    # A reader thread drains the pipe as fast as the program writes, so the program never waits on
-    # a full pipe while a registration is being analyzed.
-    lines: queue.Queue[str | None] = queue.Queue()
+    def _run(self) -> None:
+        try:
+            while (registration := self.queue.get()) is not None:
+                self.by_urn[registration.urn] = registration
+                if registration.op == "read" or self.failed.is_set():
+                    continue  # the engine analyzes registrations, not reads
+                self.configure_packs()
+                # As step_generator.go: every pack's Remediate in turn, then every pack's Analyze.
+                for pack in self.result.packs:
+                    self.result.diagnostics.extend(pack.remediate(registration, self.by_urn))
+                for pack in self.result.packs:
+                    self.result.diagnostics.extend(pack.analyze_only(registration, self.by_urn))
+        except Exception as error:  # a pack that fails is reported in one line, never raised
+            self.result.error = self.result.error or describe_failure(error)
+            self.failed.set()
 
-    def read_stream() -> None:
-        with os.fdopen(read_fd) as stream:
-            for line in stream:
-                lines.put(line)
-        lines.put(None)
+    def finish(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
 
-    reader = threading.Thread(target=read_stream, name="bucketguard-stream", daemon=True)
-    reader.start()
+
+def describe_failure(error: BaseException) -> str:
+    """One line for a pack or protocol failure."""
+    if isinstance(error, PackError):
+        return str(error)
+    details = getattr(error, "details", None)
+    text = details() if callable(details) else str(error)
+    first = (text or type(error).__name__).strip().splitlines()
+    return f"a policy pack failed: {first[-1] if first else type(error).__name__}"
+
+
+def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
+                          configs: Sequence[tuple[Mapping[str, Any] | None, str]],
+                          interpreter: ProgramInterpreter, *, prior: Planner | None = None) -> StreamedPreview:
+    """Run the program in its own interpreter and analyze its registrations as they arrive."""
+    started = time.perf_counter()
+    result = StreamedPreview(Capture(project.name, project.stack), [])
+    analysis = _Analysis(packs, configs, result)
+    deployment = Deployment(result.capture, config=project.config, secret_keys=project.secret_keys,
+                            on_register=analysis.queue.put, prior=prior)
+    read_fd, write_fd = os.pipe()
     try:
-        while (line := lines.get()) is not None:
-            message = json.loads(line)
-            if "registration" in message:
-                registration = Registration(**message["registration"])
-                result.capture.resources.append(registration)
-                configure_packs()
-                for pack in result.packs:
-                    result.diagnostics.extend(pack.analyze(registration))
-            elif "error" in message:
-                result.error = message["error"]
-            elif "done" in message:
-                result.capture.unanswered_invokes = message["done"]["unansweredInvokes"]
-                result.capture.logs = [tuple(entry) for entry in message["done"]["logs"]]
-    except BaseException:
-        worker.kill()
-        worker.wait()
-        raise
-    code = worker.wait()
+        with EngineServer(deployment) as server:
+            process = subprocess.Popen(
+                program_command(interpreter, project, server), cwd=project.program_dir,
+                env=program_environment(interpreter, project, write_fd), pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            )
+            os.close(write_fd)
+            write_fd = -1
+            assert process.stdout is not None
+            # The program's own output is kept for the report, never mixed into ours (--json, SARIF).
+            for raw in process.stdout:
+                result.capture.output.append(raw.decode(errors="replace").rstrip("\n"))
+                if analysis.failed.is_set():
+                    process.kill()
+            code = process.wait()
+            with os.fdopen(read_fd) as stream:
+                read_fd = -1
+                reported = stream.read().strip()
+    finally:
+        for fd in (read_fd, write_fd):
+            if fd >= 0:
+                os.close(fd)
+        analysis.finish()
+    result.capture.transforms_run = deployment.transforms_run
     result.timings["program (analysis runs alongside)"] = time.perf_counter() - started
-    if result.error is None and code != 0:
-        result.error = f"{project.main}: the program's process exited with code {code} before it finished"
     if result.error is not None:
         return result
-    configure_packs()
+    message = json.loads(reported.splitlines()[-1]) if reported else {}
+    if "error" in message:
+        result.error = program_error(message["error"], project, interpreter.python)
+    elif code != 0 or not message.get("ok"):
+        tail = [line for line in result.capture.output if line.strip()][-_OUTPUT_LINES_IN_ERRORS:]
+        result.error = (f"{project.main}: the program's process ({interpreter.python}) exited with code {code} "
+                        "before it finished" + ("; its last output: " + " | ".join(tail) if tail else ""))
+    if result.error is not None:
+        if result.capture.unanswered_invokes:
+            result.error += ("\n(invokes the offline preview could not answer returned empty results: "
+                             + ", ".join(result.capture.unanswered_invokes) + ")")
+        return result
     stack_started = time.perf_counter()
-    for pack in result.packs:
-        result.diagnostics.extend(pack.analyze_stack(result.capture.resources))
+    try:
+        analysis.configure_packs()
+        for pack in result.packs:
+            result.diagnostics.extend(pack.analyze_stack(result.capture.resources))
+    except Exception as error:  # a pack that fails is reported in one line, never raised
+        result.error = describe_failure(error)
+        return result
     result.timings["AnalyzeStack"] = time.perf_counter() - stack_started
     result.timings["pack start (parallel with the program)"] = max(
         (p.start_seconds() for p in result.packs), default=0.0)
