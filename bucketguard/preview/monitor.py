@@ -475,6 +475,8 @@ class _Engine(engine_pb2_grpc.EngineServicer):
 
     def Log(self, request: Any, context: Any) -> Any:
         severity = engine_pb2.LogSeverity.Name(request.severity).lower()
+        if severity == "debug":
+            return empty_pb2.Empty()  # the CLI shows these only with --debug
         with self.deployment._lock:
             self.deployment.capture.logs.append((severity, request.message))
         return empty_pb2.Empty()

@@ -127,6 +127,19 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
                       f"{style(f'{word:<{plan_width}}', code)}{info}").rstrip())
     lines.append("")
 
+    if cap.logs or cap.output:
+        # As `pulumi preview` shows them: under the stack, logs with their severity, then what the
+        # program printed, as it printed it.
+        stack = next((r for r in cap.resources if r.type == "pulumi:pulumi:Stack"), None)
+        lines.append("Diagnostics:")
+        lines.append(f"  pulumi:pulumi:Stack ({stack.name if stack else cap.project + '-' + cap.stack}):")
+        for severity, message in cap.logs:
+            label = {"warning": "warning", "error": "error", "info": "", "debug": "debug"}.get(severity, severity)
+            for text in message.splitlines() or [""]:
+                lines.append(f"    {style(label + ': ', '33' if label == 'warning' else '31') if label else ''}{text}")
+        lines.extend(f"    {text}" for text in cap.output)
+        lines.append("")
+
     by_urn = {r.urn: r for r in cap.resources}
     lines.append("Policies:")
     for pack_name, version, _ in result.packs:
@@ -209,6 +222,8 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "unansweredInvokes": cap.unanswered_invokes,
             "undecryptedSecrets": result.undecrypted_secrets,
         },
+        "logs": [{"severity": severity, "message": message} for severity, message in cap.logs],
+        "programOutput": cap.output,
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
     }
     if state is not None:
