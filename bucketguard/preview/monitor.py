@@ -47,6 +47,8 @@ from bucketguard.rules import UNKNOWN
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+GET_RESOURCE = "pulumi:pulumi:getResource"
 # What the engine answers to SupportsFeature (source_eval.go, supportsFeatureID).
 SUPPORTED_FEATURES = frozenset({
     "secrets", "resourceReferences", "outputValues", "aliasSpecs", "replacementTrigger", "deletedWith",
@@ -388,8 +390,13 @@ class Deployment:
 
     def read(self, request: resource_pb2.ReadResourceRequest) -> resource_pb2.ReadResourceResponse:
         urn = self.urn(request.type, request.name, request.parent)
-        provider = request.provider or self.default_provider(request.type.split(":")[0], request.version)
+        package = request.type.split(":")[0]
+        provider = request.provider or ("" if package == "pulumi" else self.default_provider(package, request.version))
         properties = engine.downgrade(_to_dict(request.properties))
+        if request.type == STACK_REFERENCE:
+            # Another stack's outputs are not here: unknown, so nothing judged from them can pass.
+            properties = {"name": properties.get("name", request.id), "outputs": UNKNOWN,
+                          "secretOutputNames": UNKNOWN}
         registration = Registration(urn=urn, type=request.type, name=request.name, custom=True,
                                     parent=request.parent or None, inputs=properties,
                                     outputs={**properties, "id": request.id}, provider=provider,
@@ -397,12 +404,25 @@ class Deployment:
         self.record(registration)
         return resource_pb2.ReadResourceResponse(urn=urn, properties=_struct(properties))
 
+    def get_resource(self, urn: str) -> dict[str, Any] | None:
+        """The builtin `pulumi:pulumi:getResource` (deploy/builtins.go): what the SDK reads to rehydrate
+        a resource reference, e.g. in the properties a transform receives."""
+        registration = self.by_urn.get(urn)
+        if registration is None:
+            return None
+        return {"urn": urn, "id": registration.id or UNKNOWN, "provider": registration.provider,
+                "state": {k: v for k, v in registration.outputs.items() if k != "id"}}
+
     def invoke(self, request: resource_pb2.ResourceInvokeRequest) -> provider_pb2.InvokeResponse:
-        if not request.provider:
-            self.default_provider(request.tok.split(":")[0], request.version)
+        package = request.tok.split(":")[0]
+        if not request.provider and package != "pulumi":
+            self.default_provider(package, request.version)
         args = engine.downgrade(_to_dict(request.args))
         context = InvokeContext(self.capture.project, self.capture.stack, self.config)
-        answer = self.invoke_answer(request.tok, args, context)
+        if request.tok == GET_RESOURCE:
+            answer = self.get_resource(str(_to_dict(request.args).get("urn", "")))
+        else:
+            answer = self.invoke_answer(request.tok, args, context)
         if answer is None:
             with self._lock:
                 if request.tok not in self.capture.unanswered_invokes:
