@@ -187,13 +187,15 @@ class PolicyPackProcess:
         try:
             return int(line.strip())
         except ValueError:
-            self.close()
+            if self.process.poll() is None:
+                self.process.kill()
             assert self.process.stderr is not None
             stderr = self.process.stderr.read().decode(errors="replace").strip()
+            self.close()
             got = f"it printed {line.decode(errors='replace')!r}" if line else "it printed nothing"
             raise PackError(
                 f"policy pack {self.pack_dir} did not start: {got} instead of its port"
-                + (f"; its error output:\n{stderr}" if stderr else "")
+                + (f"; its last error line: {stderr.splitlines()[-1].strip()}" if stderr else "")
             ) from None
 
     def start_seconds(self) -> float:

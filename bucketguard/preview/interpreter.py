@@ -99,11 +99,12 @@ def _poetry_virtualenv(program_dir: Path) -> Path | None:
     return Path(path) if done.returncode == 0 and path else None
 
 
-def _path_python() -> str:
-    wanted = os.environ.get("PULUMI_PYTHON_CMD")
+def _path_python(environ: Mapping[str, str] | None = None) -> str:
+    environ = os.environ if environ is None else environ
+    wanted = environ.get("PULUMI_PYTHON_CMD")
     names = [wanted] if wanted else ["python3", "python"]
     for name in names:
-        found = shutil.which(name)
+        found = shutil.which(name, path=environ.get("PATH"))
         if found:
             return found
     raise InterpreterError(f"failed to locate any of {names} on your PATH. Have you installed Python 3?")
@@ -156,5 +157,5 @@ def find_interpreter(root: Path, program_dir: Path, options: Mapping[str, Any], 
                 raise _missing_virtualenv(option, venv)
             create_virtualenv(venv, root, "pip")
     else:
-        return ProgramInterpreter(_path_python(), environ, None, toolchain)
+        return ProgramInterpreter(_path_python(environ), environ, None, toolchain)
     return ProgramInterpreter(str(_venv_python(venv)), _activated(environ, venv), venv, toolchain)
