@@ -40,6 +40,12 @@ def autoname(logical_name: str, type_token: str, lowercase: bool = True) -> str:
     return f"{logical_name.lower() if lowercase else logical_name}-{digest}"
 
 
+def autonamed_property(type_token: str) -> str | None:
+    """The property the provider's Check fills with an autoname for this type, if any."""
+    rule = autonaming.rule_for(type_token)
+    return rule.property if rule is not None else None
+
+
 def check(type_token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """The inputs after the provider's Check, as the analyzer's Analyze call receives them."""
     checked = {k: v for k, v in inputs.items() if not k.startswith("__")}

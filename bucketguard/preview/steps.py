@@ -15,7 +15,7 @@ import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from bucketguard.preview.engine import AUTONAMED, contains_unknown
+from bucketguard.preview.engine import autonamed_property, contains_unknown
 from bucketguard.rules import UNKNOWN, is_unknown
 
 if TYPE_CHECKING:
@@ -116,7 +116,7 @@ def checked_against_old(old: StateResource, raw_inputs: Mapping[str, Any], check
     """The provider's Check for an existing resource: an autoname the program does not set keeps the
     old one (the bridge reuses the prior autoname), and an unset `region` is the provider's."""
     checked = visible(checked_inputs)
-    name_key = AUTONAMED.get(old.type)
+    name_key = autonamed_property(old.type)
     old_name = old.inputs.get(name_key) if name_key else None
     if name_key and raw_inputs.get(name_key) in (None, "") and isinstance(old_name, str) and not is_unknown(old_name):
         checked[name_key] = old_name
