@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
 
@@ -34,6 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    preview.add_argument("--stack-reference-outputs", type=Path, metavar="FILE",
+                         help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
+                              "(unknown without it)")
     preview.add_argument("--install", action="store_true",
                          help="create the program's missing virtualenv first, as `pulumi install` would")
 
@@ -79,6 +83,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def read_stack_reference_outputs(path: Path | None) -> dict[str, dict[str, Any]]:
+    """`{"org/project/stack": {"output": value, ...}}`, the outputs a StackReference reads offline."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise Broken(f"{path}: cannot read stack reference outputs: {error}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise Broken(f'{path}: must map stack names to their outputs, e.g. {{"acme/net/prod": {{"vpcId": "vpc-1"}}}}')
+    return data
+
+
 def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
@@ -96,6 +113,7 @@ def preview(args: argparse.Namespace) -> int:
                                        install=args.install)
     except InterpreterError as error:
         raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
+    stack_references = read_stack_reference_outputs(args.stack_reference_outputs)
     pack_dirs = [p.resolve() for p in (args.policy_packs or [default_pack_dir()])]
     config_paths = args.pack_configs or []
     if len(config_paths) > len(pack_dirs):
@@ -118,7 +136,8 @@ def preview(args: argparse.Namespace) -> int:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         try:
             try:
-                streamed = run_program_streaming(project, futures, configs, interpreter)
+                streamed = run_program_streaming(project, futures, configs, interpreter,
+                                                 stack_references=stack_references)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:
@@ -128,8 +147,9 @@ def preview(args: argparse.Namespace) -> int:
             described = [(p.info.name if p.info else "", p.version, p.policies()) for p in streamed.packs]
             diagnostics = streamed.diagnostics
         finally:
+            # Every pack that started is stopped, even one still starting when the program failed.
             for future in futures:
-                if future.done() and future.exception() is None:
+                if future.exception() is None:
                     future.result().close()
 
     result = PreviewResult(capture, project.main, diagnostics, described, project.secret_keys, timings)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -125,3 +126,24 @@ def test_component_outputs_and_dependencies_in_analyze_stack(received: Any) -> N
     assert stack["fn"]["dependencies"] == [role_urn]
     assert stack["fn"]["propertyDependencies"] == {"role": {"urns": [role_urn]}}
     assert stack["sample-every-option-dev"]["urn"] == STACK_URN
+
+
+def test_stack_reference_outputs_are_unknown_unless_a_file_gives_them(tmp_path: Path) -> None:
+    program = ROOT / "tests" / "programs" / "stack-reference"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+
+    def bucket_input(*extra: str) -> object:
+        result = subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(program), "--json",
+                                 "--policy-pack", str(ROOT / "tests" / "recording_pack"), *extra],
+                                capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
+        for diagnostic in json.loads(result.stdout)["diagnostics"]:
+            request = json.loads(diagnostic["message"])
+            if diagnostic["policyName"] == "analyze" and request["name"] == "shared":
+                return request["properties"].get("bucket")
+        raise AssertionError("the bucket was not analyzed")
+
+    assert bucket_input() == UNKNOWN
+    outputs = tmp_path / "refs.json"
+    outputs.write_text(json.dumps({"acme/network/prod": {"logBucketName": "acme-network-logs"}}))
+    assert bucket_input("--stack-reference-outputs", str(outputs)) == "acme-network-logs"

@@ -76,27 +76,9 @@ class Planner(Protocol):
              checked_inputs: dict[str, Any], planned_outputs: dict[str, Any]) -> PlannedStep: ...
 
 
-@dataclass(frozen=True)
-class InvokeContext:
-    """What an invoke answer may depend on: the stack and its config (`aws:region`, ...)."""
-
-    project: str
-    stack: str
-    config: Mapping[str, Any]
-
-
-InvokeAnswer = Callable[[str, dict[str, Any], InvokeContext], "dict[str, Any] | None"]
-
-
-def default_invoke_answer() -> InvokeAnswer:
-    """`bucketguard.preview.invokes.answer` when present, else the built-in plausible answers."""
-    try:
-        from bucketguard.preview import invokes  # type: ignore[attr-defined,unused-ignore]
-
-        answer: InvokeAnswer = invokes.answer
-        return answer
-    except ImportError:
-        return lambda token, args, _context: engine.answer_invoke(token, args)
+# A token and its (downgraded) args -> a plausible result, or None when it has none. The CLI passes
+# `lambda token, args: invokes.answer(token, args, context)` with the stack's invoke context.
+InvokeAnswer = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -175,13 +157,15 @@ class Deployment:
 
     def __init__(self, capture: Capture, *, config: Mapping[str, Any], on_register: Callable[[Registration], None],
                  secret_keys: Iterable[str] = (), prior: Planner | None = None,
-                 invoke_answer: InvokeAnswer | None = None) -> None:
+                 invoke_answer: InvokeAnswer | None = None,
+                 stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         self.capture = capture
+        self.stack_references = dict(stack_references or {})
         self.config = dict(config)
         self.secret_keys = frozenset(secret_keys)
         self.on_register = on_register
         self.prior = prior
-        self.invoke_answer = invoke_answer or default_invoke_answer()
+        self.invoke_answer = invoke_answer or engine.answer_invoke
         self.by_urn: dict[str, Registration] = {}
         self.transforms_by_urn: dict[str, list[callback_pb2.Callback]] = {}
         self.stack_transforms: list[callback_pb2.Callback] = []
@@ -347,8 +331,7 @@ class Deployment:
         elif not custom:
             provider = options.provider  # kept for children to inherit, never sent for a component
 
-        raw = _to_dict(properties)
-        inputs = engine.downgrade(raw)
+        inputs = engine.downgrade(_to_dict(properties))
         if type_token.startswith(PROVIDER_PREFIX) and options.version:
             inputs["version"] = options.version
         checked = engine.check(type_token, name, inputs) if custom else inputs
@@ -377,7 +360,7 @@ class Deployment:
             protect_option=options.protect,
             retain_option=options.retain_on_delete,
         )
-        self._plan(registration, raw)
+        self._plan(registration, inputs)
         self.record(registration)
         response_outputs = {k: v for k, v in registration.outputs.items() if k != "id"}
         # An empty id tells the SDK, in preview, that the id is unknown.
@@ -394,9 +377,12 @@ class Deployment:
         provider = request.provider or ("" if package == "pulumi" else self.default_provider(package, request.version))
         properties = engine.downgrade(_to_dict(request.properties))
         if request.type == STACK_REFERENCE:
-            # Another stack's outputs are not here: unknown, so nothing judged from them can pass.
-            properties = {"name": properties.get("name", request.id), "outputs": UNKNOWN,
-                          "secretOutputNames": UNKNOWN}
+            # Another stack's outputs are not here: unknown (so nothing judged from them can pass)
+            # unless the user gave them (--stack-reference-outputs).
+            name = properties.get("name", request.id)
+            given = self.stack_references.get(str(name))
+            properties = {"name": name, "outputs": dict(given) if given is not None else UNKNOWN,
+                          "secretOutputNames": [] if given is not None else UNKNOWN}
         registration = Registration(urn=urn, type=request.type, name=request.name, custom=True,
                                     parent=request.parent or None, inputs=properties,
                                     outputs={**properties, "id": request.id}, provider=provider,
@@ -418,11 +404,10 @@ class Deployment:
         if not request.provider and package != "pulumi":
             self.default_provider(package, request.version)
         args = engine.downgrade(_to_dict(request.args))
-        context = InvokeContext(self.capture.project, self.capture.stack, self.config)
         if request.tok == GET_RESOURCE:
             answer = self.get_resource(str(_to_dict(request.args).get("urn", "")))
         else:
-            answer = self.invoke_answer(request.tok, args, context)
+            answer = self.invoke_answer(request.tok, args)
         if answer is None:
             with self._lock:
                 if request.tok not in self.capture.unanswered_invokes:

@@ -22,7 +22,7 @@ from typing import Any
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.preview.interpreter import ProgramInterpreter
-from bucketguard.preview.monitor import Deployment, EngineServer, Planner
+from bucketguard.preview.monitor import Deployment, EngineServer, InvokeAnswer, Planner
 from bucketguard.preview.project import Project, config_for_runtime
 
 SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
@@ -65,12 +65,13 @@ def program_command(interpreter: ProgramInterpreter, project: Project, server: E
     ]
 
 
-def program_environment(interpreter: ProgramInterpreter, project: Project, result_fd: int) -> dict[str, str]:
-    """The interpreter's environment plus the config as the language host passes it."""
-    config = config_for_runtime(project)
+def program_environment(interpreter: ProgramInterpreter, config: Mapping[str, str], secret_keys: Sequence[str],
+                        result_fd: int) -> dict[str, str]:
+    """The interpreter's environment plus the config as the language host passes it (PULUMI_CONFIG:
+    JSON of strings; PULUMI_CONFIG_SECRET_KEYS: the keys whose values are secret)."""
     env = dict(interpreter.env)
-    env["PULUMI_CONFIG"] = json.dumps(config)
-    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps([k for k in project.secret_keys if k in config])
+    env["PULUMI_CONFIG"] = json.dumps(dict(config))
+    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps([k for k in secret_keys if k in config])
     env[RESULT_FD_ENV] = str(result_fd)
     return env
 
@@ -129,19 +130,29 @@ def describe_failure(error: BaseException) -> str:
 
 def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
                           configs: Sequence[tuple[Mapping[str, Any] | None, str]],
-                          interpreter: ProgramInterpreter, *, prior: Planner | None = None) -> StreamedPreview:
-    """Run the program in its own interpreter and analyze its registrations as they arrive."""
+                          interpreter: ProgramInterpreter, *, prior: Planner | None = None,
+                          invoke_answer: InvokeAnswer | None = None, config: Mapping[str, str] | None = None,
+                          secret_keys: Sequence[str] | None = None,
+                          extra_env: Mapping[str, str] | None = None,
+                          stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> StreamedPreview:
+    """Run the program in its own interpreter and analyze its registrations as they arrive.
+    `config` (strings, as the program sees them) and `secret_keys` default to the project's;
+    `extra_env` is added to the program's environment."""
+    config = config_for_runtime(project) if config is None else config
+    secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
     result = StreamedPreview(Capture(project.name, project.stack), [])
     analysis = _Analysis(packs, configs, result)
-    deployment = Deployment(result.capture, config=project.config, secret_keys=project.secret_keys,
-                            on_register=analysis.queue.put, prior=prior)
+    deployment = Deployment(result.capture, config=config, secret_keys=secret_keys,
+                            on_register=analysis.queue.put, prior=prior, invoke_answer=invoke_answer,
+                            stack_references=stack_references)
     read_fd, write_fd = os.pipe()
     try:
         with EngineServer(deployment) as server:
             process = subprocess.Popen(
                 program_command(interpreter, project, server), cwd=project.program_dir,
-                env=program_environment(interpreter, project, write_fd), pass_fds=(write_fd,),
+                env={**program_environment(interpreter, config, secret_keys, write_fd), **(extra_env or {})},
+                pass_fds=(write_fd,),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
             os.close(write_fd)
