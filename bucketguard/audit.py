@@ -326,6 +326,15 @@ def error_code(error: Exception) -> str:
     return type(error).__name__
 
 
+def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
+    """An S3 client for `workers` threads at once, retrying throttling."""
+    from botocore.config import Config
+
+    # Throttling (SlowDown, 503) is retried with backoff by botocore's adaptive retry mode.
+    config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
+    return session.client("s3", endpoint_url=endpoint_url, config=config)
+
+
 class S3Auditor:
     """Reads, judges and fixes the buckets of one account through one boto3 S3 client.
 

@@ -18,8 +18,10 @@ from bucketguard.audit import (
     describe_rules,
     import_file,
     matches_stack,
+    s3_client,
     setting_problems,
 )
+from bucketguard.audit_org import AccountResult, RoleAccess, audit_organization, list_accounts
 from bucketguard.cli_common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
@@ -66,14 +68,6 @@ def _session(args: argparse.Namespace) -> Any:
     import boto3
 
     return boto3.Session(profile_name=args.profile, region_name=args.region)
-
-
-def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
-    from botocore.config import Config
-
-    # Throttling (SlowDown, 503) is retried with backoff by botocore's adaptive retry mode.
-    config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
 
 
 def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
@@ -190,36 +184,100 @@ def import_candidates(reports: list[BucketReport], setting: EncryptionSettings,
     return listed, notes
 
 
-def run_audit(args: argparse.Namespace) -> int:
-    source = str(args.policy_pack_config) if args.policy_pack_config else "policy pack config"
-    user_config = read_pack_config(args.policy_pack_config) if args.policy_pack_config else None
-    try:
-        config = audit_policy_config(user_config, source)
-    except PolicyConfigError as error:
-        raise Broken(str(error)) from None
-    setting = fix_setting(args, config) if args.fix or args.import_file else None
+class AccountProgressBars:
+    """One progress bar per account on a terminal (rich), updated from the audit's threads."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 console=Console(stderr=True), transient=False)
+        self.tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> AccountProgressBars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, account: str, done: int, total: int) -> None:
+        if account not in self.tasks:
+            self.tasks[account] = self.progress.add_task(f"account {account}", total=total or None)
+        self.progress.update(self.tasks[account], completed=done, total=total or None)
+
+
+def _check_flags(args: argparse.Namespace) -> None:
     if args.concurrency < 1:
         raise Broken(f"--concurrency must be at least 1 (got {args.concurrency})")
+    if args.account_concurrency < 1:
+        raise Broken(f"--account-concurrency must be at least 1 (got {args.account_concurrency})")
+    if args.organization and not args.role_name:
+        raise Broken("--organization needs --role-name: the role the audit assumes in each account "
+                     "(deploy it with bucketguard.components.AuditRole)")
+    if not args.organization and (args.role_name or args.external_id or args.accounts):
+        raise Broken("--role-name, --external-id and --account only apply with --organization")
+    if args.organization and args.fix:
+        raise Broken("--fix at organisation scale is two steps: --plan FILE, review it, then --apply FILE")
+    if args.organization and (args.import_file or args.buckets):
+        raise Broken("--import-file and --bucket apply to one account; run them without --organization")
+    if args.fix and args.plan:
+        raise Broken("--fix writes now and --plan writes a plan: choose one")
+    if args.apply and (args.fix or args.plan or args.organization or args.buckets or args.import_file
+                       or args.policy_pack_config):
+        raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
+                     "it), plus --external-id, --max-plan-age and the connection flags")
+
+
+def _caller(args: argparse.Namespace) -> tuple[Any, Identity]:
     try:
         session = _session(args)
-        client = s3_client(session, args.endpoint_url, args.concurrency)
-    except Exception as error:  # unknown profile, bad region or endpoint: botocore's message says which
+    except Exception as error:  # unknown profile, bad region: botocore's message says which
         raise Broken(f"cannot create the S3 client: {error}") from None
     try:
         identity = caller_identity(session, args.endpoint_url)
     except Exception as error:  # no credentials, no endpoint: no owner to expect, so nothing is read
         raise Broken(f"STS GetCallerIdentity failed, so the audit cannot tell which account owns the buckets: "
                      f"{error}") from None
-    auditor = S3Auditor(client, config, identity)
+    return session, identity
+
+
+def _config(args: argparse.Namespace) -> tuple[dict[str, Any] | None, ResolvedConfig]:
+    source = str(args.policy_pack_config) if args.policy_pack_config else "policy pack config"
+    user_config = read_pack_config(args.policy_pack_config) if args.policy_pack_config else None
     try:
-        names = args.buckets or auditor.list_buckets()
-    except Exception as error:  # ListBuckets denied: nothing to audit
-        raise Broken(f"ListBuckets failed: {error}") from None
-    progress = ProgressLine() if sys.stderr.isatty() and len(names) > 20 else None
-    reports = audit(auditor, names, workers=args.concurrency, progress=progress)
+        return user_config, audit_policy_config(user_config, source)
+    except PolicyConfigError as error:
+        raise Broken(str(error)) from None
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    _check_flags(args)
+    if args.apply:
+        return run_apply(args)
+    user_config, config = _config(args)
+    setting = fix_setting(args, config) if args.fix or args.import_file or args.plan else None
+    session, identity = _caller(args)
+    auditors: dict[str, S3Auditor] = {}
+    if args.organization:
+        results = _audit_organization(args, session, identity, config, auditors)
+    else:
+        results = [_audit_single(args, session, identity, config, auditors)]
+    reports = [r for result in results for r in result.reports]
     if args.fix and setting is not None:
         for report in reports:
-            auditor.fix(report, setting, args.force)
+            auditors[identity.account].fix(report, setting, args.force)
+    if args.plan and setting is not None:
+        from datetime import UTC, datetime
+
+        from bucketguard.audit_plan import Plan, plan_changes
+
+        changes = plan_changes(reports, setting, auditors, args.force)
+        plan = Plan(createdAt=datetime.now(UTC), toolVersion=version("bucketguard"),
+                    roleName=args.role_name if args.organization else None, policyPackConfig=user_config,
+                    changes=changes)
+        args.plan.write_text(plan.to_json())
     notes: list[str] = []
     if args.import_file and setting is not None:
         listed, notes = import_candidates(reports, setting, identity)
@@ -228,8 +286,140 @@ def run_audit(args: argparse.Namespace) -> int:
         args.sarif.write_text(json.dumps(to_sarif(reports), indent=2) + "\n")
     if args.json:
         document = to_json(reports)
+        document["accounts"] = [account_json(result) for result in results]
         document["importFileNotes"] = notes
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    elif args.organization:
+        sys.stdout.write(render_organization(results))
     else:
         sys.stdout.write(render_table(reports, notes))
-    return EXIT_VIOLATION if any(r.mandatory for r in reports) else EXIT_OK
+    failing = any(result.failing for result in results)
+    return EXIT_VIOLATION if failing else EXIT_OK
+
+
+def _audit_single(args: argparse.Namespace, session: Any, identity: Identity, config: ResolvedConfig,
+                  auditors: dict[str, S3Auditor]) -> AccountResult:
+    try:
+        client = s3_client(session, args.endpoint_url, args.concurrency)
+    except Exception as error:  # bad region or endpoint: botocore's message says which
+        raise Broken(f"cannot create the S3 client: {error}") from None
+    auditor = auditors[identity.account] = S3Auditor(client, config, identity)
+    try:
+        names = args.buckets or auditor.list_buckets()
+    except Exception as error:  # ListBuckets denied: nothing to audit
+        raise Broken(f"ListBuckets failed: {error}") from None
+    progress = ProgressLine() if sys.stderr.isatty() and len(names) > 20 else None
+    return AccountResult(identity.account, reports=audit(auditor, names, workers=args.concurrency, progress=progress))
+
+
+def _audit_organization(args: argparse.Namespace, session: Any, identity: Identity, config: ResolvedConfig,
+                        auditors: dict[str, S3Auditor]) -> list[AccountResult]:
+    from contextlib import nullcontext
+
+    try:
+        organizations = session.client("organizations", endpoint_url=args.endpoint_url)
+        accounts, unreachable = list_accounts(organizations, args.accounts)
+    except Exception as error:  # not the management or a delegated administrator account, or denied
+        raise Broken(f"Organizations ListAccounts failed: {error}") from None
+    access = RoleAccess(session, args.role_name, args.external_id, identity.partition, args.endpoint_url,
+                        args.concurrency)
+    display = AccountProgressBars() if sys.stderr.isatty() else None
+    with display or nullcontext():
+        results = audit_organization(access, accounts, config, account_workers=args.account_concurrency,
+                                     progress=display)
+    for result in results:
+        if result.error is None:
+            auditors[result.account] = S3Auditor(None, config, Identity(result.account, identity.partition))
+    order = {a: i for i, a in enumerate(args.accounts or ())}
+    return sorted(results + unreachable, key=lambda r: (order.get(r.account, len(order)), r.account))
+
+
+def account_summary(result: AccountResult) -> str:
+    where = f"account {result.account}" + (f" ({result.name})" if result.name else "")
+    if result.error:
+        return f"{where}: ERROR: {result.error}"
+    return f"{where}: {summary_line(result.reports)}"
+
+
+def account_json(result: AccountResult) -> dict[str, Any]:
+    return {"id": result.account, "name": result.name, "error": result.error,
+            "summary": {"buckets": len(result.reports), "failing": sum(r.mandatory for r in result.reports),
+                        "errors": sum(r.error is not None for r in result.reports), **fix_counts(result.reports)}}
+
+
+def render_organization(results: list[AccountResult]) -> str:
+    """One summary line per account, then each account's failing buckets with their findings."""
+    lines = [account_summary(result) for result in results]
+    for result in results:
+        failing = [r for r in result.reports if r.mandatory or r.fix]
+        if failing:
+            lines.append("")
+            lines.append(f"== account {result.account}" + (f" ({result.name})" if result.name else "") + " ==")
+            lines.append(render_table(failing).rstrip("\n").rsplit("\n", 1)[0])
+    reports = [r for result in results for r in result.reports]
+    lines.append("")
+    lines.append(f"{len(results)} accounts ({sum(r.error is not None for r in results)} not audited): "
+                 f"{summary_line(reports)}")
+    return "\n".join(lines) + "\n"
+
+
+def run_apply(args: argparse.Namespace) -> int:
+    """Apply a plan: each planned bucket is re-read and changed only if it still holds what was planned."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bucketguard.audit_plan import apply_change, read_plan
+
+    plan = read_plan(args.apply, args.max_plan_age)
+    try:
+        config = audit_policy_config(plan.policy_pack_config, f"{args.apply}: policyPackConfig")
+    except PolicyConfigError as error:
+        raise Broken(str(error)) from None
+    session, identity = _caller(args)
+    accounts = list(dict.fromkeys(change.account for change in plan.changes))
+    if plan.role_name is None and any(a != identity.account for a in accounts):
+        raise Broken(f"{args.apply}: the plan is for account {', '.join(accounts)}, the credentials are of account "
+                     f"{identity.account}; apply it with that account's credentials")
+    access = RoleAccess(session, plan.role_name or "", args.external_id, identity.partition, args.endpoint_url,
+                        args.concurrency)
+    results: list[AccountResult] = []
+    for account in accounts:
+        changes = [c for c in plan.changes if c.account == account]
+        result = AccountResult(account)
+        try:
+            if plan.role_name is None:
+                auditor = S3Auditor(s3_client(session, args.endpoint_url, args.concurrency), config, identity)
+            else:
+                auditor = access.auditor(account, config)
+        except Exception as error:  # AssumeRole denied: nothing in this account is written
+            result.error = f"cannot reach the account, nothing written there: {error}"
+            results.append(result)
+            continue
+        with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+            result.reports = list(pool.map(lambda change, a=auditor: apply_change(a, change), changes))
+        results.append(result)
+    lines = []
+    for result in results:
+        if result.error:
+            lines.append(f"account {result.account}: ERROR: {result.error}")
+        for report in result.reports:
+            fix = report.fix or {}
+            status = fix.get("status", "?")
+            if status == "skipped":
+                lines.append(f"SKIPPED {result.account} {report.name}: {fix['reason']}")
+            else:
+                lines.append(f"{result.account} {fix_line(report)}")
+    reports = [r for result in results for r in result.reports]
+    counts = {"fixed": 0, "skipped": 0, "still-failing": 0, "failed": 0}
+    for report in reports:
+        if report.fix:
+            counts[report.fix["status"]] = counts.get(report.fix["status"], 0) + 1
+    if args.json:
+        document = {"buckets": [bucket_json(r) for r in reports],
+                    "accounts": [{"id": r.account, "error": r.error} for r in results],
+                    "summary": {"planned": len(plan.changes), **counts}}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        lines.append(f"{len(plan.changes)} planned changes: " + ", ".join(f"{n} {k}" for k, n in counts.items()))
+        sys.stdout.write("\n".join(lines) + "\n")
+    complete = counts["fixed"] == len(plan.changes) and not any(r.error for r in results)
+    return EXIT_OK if complete else EXIT_VIOLATION

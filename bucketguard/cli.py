@@ -79,7 +79,21 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--stack", default="dev", help="stack whose config holds bucketguard:defaults (default dev)")
     audit.add_argument("--import-file", type=Path, metavar="FILE",
                        help="write a `pulumi import --file` document for the non-compliant buckets")
-    audit.add_argument("--concurrency", type=int, default=16, help="buckets read at once (default 16)")
+    audit.add_argument("--concurrency", type=int, default=16, help="buckets read at once, per account (default 16)")
+    audit.add_argument("--organization", action="store_true",
+                       help="audit every active account of the AWS Organization (ListAccounts), through --role-name")
+    audit.add_argument("--role-name", help="with --organization: the role assumed in each account")
+    audit.add_argument("--external-id", help="with --organization: the external id the role's trust policy requires")
+    audit.add_argument("--account", action="append", dest="accounts", metavar="ID",
+                       help="with --organization: audit only this account; repeatable")
+    audit.add_argument("--account-concurrency", type=int, default=4, help="accounts audited at once (default 4)")
+    audit.add_argument("--plan", type=Path, metavar="FILE",
+                       help="write every change --fix would make to FILE (account, bucket, before, after, reason); "
+                            "writes no bucket")
+    audit.add_argument("--apply", type=Path, metavar="FILE",
+                       help="make exactly the changes of a --plan FILE, skipping buckets changed since")
+    audit.add_argument("--max-plan-age", type=float, default=24.0, metavar="HOURS",
+                       help="with --apply: refuse a plan older than this (default 24)")
     return parser
 
 

@@ -28,7 +28,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,12 +141,13 @@ class FaultyS3:
 
     def __init__(self, upstream: str, *, throttle_first: int = 2, deny_list_buckets: bool = False,
                  owners: dict[str, str] | None = None, list_page: int | None = None,
-                 deny_assume_role: tuple[str, ...] = ()) -> None:
+                 deny_assume_role: tuple[str, ...] = (), owner_of: Callable[[str], str] | None = None) -> None:
         self.seen: Counter[str] = Counter()
         self.calls: list[Call] = []
         self.written: dict[str, bytes] = {}  # bucket -> the last PutBucketEncryption body
         self.list_requests: list[dict[str, list[str]]] = []
-        self.owners = owners or {}
+        owners = owners or {}
+        self.owner_of = owner_of or (lambda bucket: owners.get(bucket, DEFAULT_ACCOUNT))
         self._lock = threading.Lock()
         outer = self
 
@@ -204,7 +205,7 @@ class FaultyS3:
                     return self._list_buckets(query, data)
                 if bucket.startswith("denied"):
                     return self._error(403, "AccessDenied")
-                if owner is not None and owner != outer.owners.get(bucket, DEFAULT_ACCOUNT):
+                if owner is not None and owner != outer.owner_of(bucket):
                     return self._error(403, "AccessDenied")
                 if bucket.startswith("throttled") and "encryption" in query and self.command == "GET":
                     with outer._lock:
