@@ -105,14 +105,21 @@ def to_pack_rules(api_rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
     return converted
 
 
-def judge(bucket: str, api_rules: Sequence[Mapping[str, Any]] | None, config: ResolvedConfig) -> list[Finding]:
-    """The pack's verdict on a live bucket whose GetBucketEncryption returned `api_rules`."""
-    bucket_resource = PlainResource(f"arn:aws:s3:::{bucket}", BUCKET, bucket, {"bucket": bucket, "id": bucket})
+def judge(bucket: str, api_rules: Sequence[Mapping[str, Any]] | None, config: ResolvedConfig,
+          account: str | None = None, region: str | None = None) -> list[Finding]:
+    """The pack's verdict on a live bucket whose GetBucketEncryption returned `api_rules`.
+
+    `account` and `region` are where the bucket lives, which the pack reads from a provider's
+    `allowedAccountIds` and `region`: bare key ids and alias names resolve there.
+    """
+    provider = {"region": region, "allowedAccountIds": [account] if account else None}
+    bucket_resource = PlainResource(f"arn:aws:s3:::{bucket}", BUCKET, bucket, {"bucket": bucket, "id": bucket},
+                                    provider=provider)
     resources = [bucket_resource]
     if api_rules is not None:
         props = {"bucket": bucket, "rules": to_pack_rules(api_rules)}
         resources.append(PlainResource(f"arn:aws:s3:::{bucket}#encryption", CONFIGURATION, bucket, props,
-                                       inputs=props))
+                                       inputs=props, provider=provider))
     view = build_stack_view(resources)
     findings: list[Finding] = []
     for spec in POLICIES:
@@ -142,8 +149,11 @@ def desired_rules(setting: EncryptionSettings) -> list[dict[str, Any]]:
 
 
 def setting_problems(setting: EncryptionSettings, config: ResolvedConfig) -> list[Finding]:
-    """The mandatory findings the fix setting itself would get, judged like any bucket."""
-    return mandatory_findings(judge("fix-setting", desired_rules(setting), config))
+    """The mandatory findings the fix setting itself would get, judged like any bucket of the account and
+    region its key ARN names (buckets anywhere else never get that key); a bare key has no context."""
+    ref = rules.parse_kms_key(setting.kms_key_id) if setting.is_kms else None
+    account, region = (ref.account, ref.region) if ref is not None else (None, None)
+    return mandatory_findings(judge("fix-setting", desired_rules(setting), config, account, region))
 
 
 # --- What a rule holds, and whether a change lowers it ------------------------------------------------
@@ -298,7 +308,7 @@ def plan_fix(report: BucketReport, setting: EncryptionSettings, config: Resolved
             misplaced = misplaced or problem
             continue
         after = [_rule(default, bucket_key, blocked)]
-        if not mandatory_findings(judge(report.name, after, config)):
+        if not mandatory_findings(judge(report.name, after, config, account, region)):
             chosen = after
             break
     if chosen is None:
@@ -369,7 +379,7 @@ class S3Auditor:
                                        f"S3 bucket {name!r}: its encryption could not be read ({report.error}), "
                                        f"so it cannot be verified{hint}.")]
             return report
-        report.findings = judge(name, report.rules, self.config)
+        report.findings = judge(name, report.rules, self.config, owner, report.region)
         return report
 
     def write(self, report: BucketReport, after: list[dict[str, Any]]) -> None:

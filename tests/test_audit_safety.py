@@ -198,3 +198,16 @@ def test_a_key_of_another_account_with_the_same_id_is_not_the_fix_key(endpoint: 
     assert f"customer managed key {KEY_OTHER_ACCOUNT}" in bucket["fix"]["reason"] and "--force" in bucket["fix"]["reason"]
     assert default_of(state(s3, "foreign-key"))["KMSMasterKeyID"] == KEY_OTHER_ACCOUNT
     assert code == 1
+
+
+def test_bare_allowed_keys_resolve_in_the_buckets_own_account_and_region(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    encrypt(s3, "own-key", "aws:kms", KEY_A, bucket_key=True)
+    encrypt(s3, "same-id-other-account", "aws:kms", KEY_OTHER_ACCOUNT, bucket_key=True)
+    encrypt(s3, "west-same-id", "aws:kms", KEY_WEST, bucket_key=True, region="eu-west-1")
+    encrypt(s3, "same-id-other-region", "aws:kms", KEY_WEST, bucket_key=True)
+    config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A.rsplit("/", 1)[1]]},
+                                    "s3-sse-c-blocked": "disabled"})
+    code, document, _ = run_audit(endpoint, "--json", "--policy-pack-config", config)
+    assert {name: b["verdict"] for name, b in by_name(document).items()} == {
+        "own-key": "ok", "same-id-other-account": "FAIL", "west-same-id": "ok", "same-id-other-region": "FAIL"}
+    assert code == 1
