@@ -7,62 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from importlib import metadata
 from pathlib import Path
 
 from bucketguard.cli import default_pack_dir
 from bucketguard.cli_common import Broken, read_pack_config
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
-from bucketguard.preview.capture import Capture, Registration
-from bucketguard.preview.report import PreviewResult, StateSummary, render_text, to_json, to_sarif
-from bucketguard.preview.state import (
-    STATE_PACK,
-    Decrypter,
-    StackState,
-    StateError,
-    StateResource,
-    pending_operation_findings,
-    read_state,
-)
-from bucketguard.preview.steps import visible
-
-
-def bucketguard_version() -> str:
-    try:
-        return metadata.version("bucketguard")
-    except metadata.PackageNotFoundError:
-        return "0.0.0"
-
-
-def state_decrypter(path: Path) -> Decrypter | None:
-    """A decrypter for the state's secrets when the stack uses the passphrase provider and the
-    passphrase is set (PULUMI_CONFIG_PASSPHRASE or _FILE); None otherwise (secrets stay unknown)."""
-    try:
-        from bucketguard.preview import secrets  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    factory = getattr(secrets, "state_decrypter", None)
-    return factory(path, os.environ) if callable(factory) else None
-
-
-def load_state(path: Path, *, project: str | None, stack: str | None) -> StackState:
-    try:
-        return read_state(path, project=project, stack=stack, decrypt=state_decrypter(path))
-    except StateError as error:
-        raise Broken(str(error)) from None
-
-
-def registration_of(resource: StateResource) -> Registration:
-    """A state resource as the analyzer receives it: state inputs for Analyze, outputs for AnalyzeStack."""
-    return Registration(
-        urn=resource.urn, type=resource.type, name=resource.name, custom=resource.custom, parent=resource.parent,
-        inputs=visible(resource.inputs), outputs=resource.outputs, dependencies=list(resource.dependencies),
-        property_dependencies=dict(resource.property_dependencies), provider=resource.provider,
-        protect=resource.protect, retain_on_delete=resource.retain_on_delete, op="same",
-    )
+from bucketguard.preview.capture import Capture
+from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
+from bucketguard.preview.state import StateError, existing_stack_findings, load_state, registration_of
 
 
 def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyPackProcess]:
@@ -89,7 +43,10 @@ def run_analyze(args: argparse.Namespace) -> int:
     for pack_dir in pack_dirs:
         if not (pack_dir / "PulumiPolicy.yaml").exists():
             raise Broken(f"{pack_dir}: not a policy pack folder (no PulumiPolicy.yaml)")
-    state = load_state(args.state, project=args.project, stack=args.stack)
+    try:
+        state = load_state(args.state, project=args.project, stack=args.stack)
+    except StateError as error:
+        raise Broken(str(error)) from None
     project, stack = state.project or args.project or "project", state.stack or args.stack or "stack"
     resources = [registration_of(r) for r in state.live()]
 
@@ -111,16 +68,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         for pack in packs:
             pack.close()
 
-    meta, findings = pending_operation_findings(state, bucketguard_version())
-    if findings:
-        diagnostics.extend(findings)
-        described.append((STATE_PACK, bucketguard_version(), [meta]))
-    result = PreviewResult(
-        Capture(project, stack, resources), args.state, diagnostics, described,
-        state=StateSummary(args.state, state.version, analyze=True,
-                           pending_operations=[(p.urn, p.operation) for p in state.pending_operations],
-                           undecrypted_secrets=state.undecrypted_secrets),
-    )
+    result = PreviewResult(Capture(project, stack, resources), args.state, diagnostics, described)
+    existing_stack_findings(result, state, analyze=True)
     if args.sarif:
         args.sarif.write_text(json.dumps(to_sarif(result, Path.cwd()), indent=2) + "\n")
     if args.json:

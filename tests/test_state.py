@@ -242,3 +242,25 @@ def test_a_component_changes_only_with_its_inputs(tmp_path: Path, dev_resources:
     component = find(dev_resources, "data", "bucketguard:index:EncryptedBucket")
     assert plan(prior, component, {}).op == "same"
     assert plan(prior, component, {"note": "x"}).op == "update"
+
+
+def test_resources_pending_deletion_are_not_planned_against_and_are_deleted(
+        tmp_path: Path, dev_resources: list[dict[str, Any]]) -> None:
+    resources = copy.deepcopy(dev_resources)
+    leftover = copy.deepcopy(find(resources, "ledger", BUCKET))
+    leftover.update({"delete": True, "id": "ledger-old1234"})
+    resources.append(leftover)
+    state = state_of(tmp_path, resources)
+    assert [r.id for r in state.live() if r.name == "ledger" and r.type == BUCKET] == [
+        find(dev_resources, "ledger", BUCKET)["id"]]
+    prior = Prior(state, provider_region="eu-west-1")
+    registered = [r["urn"] for r in dev_resources]
+    deleted = prior.deletes(registered)
+    assert [(r.name, r.id) for r in deleted] == [("ledger", "ledger-old1234")]
+
+
+def test_the_stack_and_default_providers_are_never_deleted(tmp_path: Path, dev_resources: list[dict[str, Any]]) -> None:
+    prior = Prior(state_of(tmp_path, dev_resources))
+    deleted = {r.type for r in prior.deletes([])}
+    assert "pulumi:pulumi:Stack" not in deleted and "pulumi:providers:aws" not in deleted
+    assert BUCKET in deleted and CONFIGURATION in deleted

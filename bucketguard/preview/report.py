@@ -76,7 +76,7 @@ def _children(resources: list[Registration]) -> dict[str | None, list[Registrati
 # How `pulumi preview` marks each step: symbol, word, ANSI color.
 _STEPS = {
     "create": ("+", "create", "32"), "update": ("~", "update", "33"), "replace": ("+-", "replace", "35"),
-    "delete": ("-", "delete", "31"), "same": (" ", "", "0"),
+    "delete": ("-", "delete", "31"), "read": (">", "read", "36"), "same": (" ", "", "0"),
 }
 
 

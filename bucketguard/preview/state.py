@@ -17,7 +17,9 @@ decides is judged unverifiable, never guessed.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
+import os
 import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ from bucketguard.rules import UNKNOWN
 
 if TYPE_CHECKING:
     from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
+    from bucketguard.preview.capture import Registration
+    from bucketguard.preview.report import PreviewResult, StateSummary
 
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -38,6 +42,7 @@ FLOAT_SIG = "8ad145fe-0d11-4827-bfd7-1abcbf086f5c"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
 STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_PREFIX = "pulumi:providers:"
 
 OLDEST_VERSION, NEWEST_VERSION = 1, 4
 # Features a version-4 deployment may declare that this reader understands (deployment.go's
@@ -267,10 +272,13 @@ def _resource(raw: Any, index: int, decoder: _Decoder, version: int) -> StateRes
 
 
 def read_state(path: Path, *, project: str | None = None, stack: str | None = None,
-               decrypt: Decrypter | None = None) -> StackState:
-    """Read a `pulumi stack export` file; with `project`/`stack`, refuse a state of another one."""
+               decrypt: Decrypter | None = None, secrets_environ: Mapping[str, str] | None = None) -> StackState:
+    """Read a `pulumi stack export` file; with `project`/`stack`, refuse a state of another one.
+    Ciphertexts are opened with `decrypt`, else (given `secrets_environ`) with the stack's passphrase."""
     document = _load_json(path)
     version, deployment = _envelope(path, document)
+    if decrypt is None and secrets_environ is not None:
+        decrypt = passphrase_decrypter(path, deployment.get("secrets_providers"), secrets_environ)
     decoder = _Decoder(str(path), decrypt)
     raw_resources = deployment.get("resources") or []
     if not isinstance(raw_resources, list):
@@ -305,17 +313,63 @@ def read_state(path: Path, *, project: str | None = None, stack: str | None = No
                       str(provider_type) if provider_type else None, decoder.undecrypted)
 
 
-def passphrase_salt(path: Path) -> str | None:
-    """The passphrase secrets provider's salt from a state file (`secrets_providers.state.salt`), if any."""
-    try:
-        deployment = json.loads(path.read_text()).get("deployment") or {}
-        providers = deployment.get("secrets_providers") or {}
-        if providers.get("type") != "passphrase":
-            return None
-        salt = (providers.get("state") or {}).get("salt")
-        return salt if isinstance(salt, str) else None
-    except (OSError, ValueError, AttributeError):
+def passphrase_decrypter(path: Path, providers: Any, environ: Mapping[str, str]) -> Decrypter | None:
+    """A decrypter for a passphrase stack's state secrets (`secrets_providers` {"type": "passphrase",
+    "state": {"salt": ...}}, pulumi/pulumi `pkg/secrets/passphrase/manager.go`) when the passphrase is
+    set, using `bucketguard.preview.secrets`; None otherwise (secrets stay unknown). A wrong
+    passphrase is an error, as it is for the stack's `secure:` config."""
+    if not isinstance(providers, dict) or providers.get("type") != "passphrase":
         return None
+    salt = (providers.get("state") or {}).get("salt") if isinstance(providers.get("state"), dict) else None
+    try:
+        secrets = importlib.import_module("bucketguard.preview.secrets")
+    except ImportError:
+        return None
+    read_passphrase = getattr(secrets, "read_passphrase", None)
+    key_from_state = getattr(secrets, "key_from_state", None)
+    decrypt_with_key = getattr(secrets, "decrypt_with_key", None)
+    if not (callable(read_passphrase) and callable(key_from_state) and callable(decrypt_with_key)):
+        return None
+    try:
+        passphrase = read_passphrase(environ)
+        if passphrase is None or not isinstance(salt, str):
+            return None
+        key = key_from_state(passphrase, salt, f"{path}: deployment.secrets_providers.state.salt")
+    except Exception as error:  # secrets.SecretsError: a wrong passphrase, an unreadable file, a bad salt
+        raise StateError(str(error)) from None
+
+    def decrypt(ciphertext: str) -> str:
+        return str(decrypt_with_key(key, ciphertext))
+
+    return decrypt
+
+
+def load_state(path: Path, *, project: str | None = None, stack: str | None = None) -> StackState:
+    """`read_state` with a passphrase stack's secrets decrypted when PULUMI_CONFIG_PASSPHRASE(_FILE) is set."""
+    return read_state(path, project=project, stack=stack, secrets_environ=os.environ)
+
+
+def registration_of(resource: StateResource, op: str = "same") -> Registration:
+    """A state resource as the analyzer receives it: its inputs for Analyze, its outputs for AnalyzeStack."""
+    from bucketguard.preview.capture import Registration
+
+    return Registration(
+        urn=resource.urn, type=resource.type, name=resource.name, custom=resource.custom, parent=resource.parent,
+        inputs=visible(resource.inputs), outputs=resource.outputs, dependencies=list(resource.dependencies),
+        property_dependencies=dict(resource.property_dependencies), provider=resource.provider,
+        protect=resource.protect, retain_on_delete=resource.retain_on_delete, op=op,
+    )
+
+
+def summarize(state: StackState, *, analyze: bool, registered: Iterable[Registration] = ()) -> StateSummary:
+    """What the report says about the state: for a preview, what the update would delete."""
+    from bucketguard.preview.report import StateSummary
+
+    deleted = [] if analyze else [
+        registration_of(r, "delete") for r in Prior(state).deletes(r.urn for r in registered)]
+    return StateSummary(state.path, state.version, analyze=analyze, deleted=deleted,
+                        pending_operations=[(p.urn, p.operation) for p in state.pending_operations],
+                        undecrypted_secrets=state.undecrypted_secrets)
 
 
 @dataclass(frozen=True)
@@ -327,6 +381,7 @@ class PlannedStep:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     reasons: tuple[str, ...] = ()  # the properties that changed, or forced the replacement
+    id: str = ""  # the state's id for same and update (the program gets it back); "" = unknown
 
 
 class Prior:
@@ -348,13 +403,18 @@ class Prior:
             return PlannedStep("create", visible(checked_inputs), dict(planned_outputs))
         op, inputs, outputs, reasons = plan_step(old, custom, raw_inputs, checked_inputs, planned_outputs,
                                                  self.provider_region)
-        return PlannedStep(op, inputs, outputs, reasons)
+        return PlannedStep(op, inputs, outputs, reasons, old.id if op in ("same", "update") else "")
 
     def deletes(self, registered: Iterable[str] | None = None) -> list[StateResource]:
         """Resources of the state the program did not register (and those already pending deletion),
-        in reverse state order as the engine deletes them. Views belong to their owner's provider."""
+        in reverse state order as the engine deletes them. Left out: the root stack (every program
+        registers it), default providers (the engine registers them itself, when a resource needs
+        one), views (their owner's provider registers them) and external resources (a read the
+        program no longer does is discarded from state, nothing is deleted)."""
         seen = set(registered) if registered is not None else self.registered
-        return [r for r in reversed(self.state.resources) if (r.delete or r.urn not in seen) and not r.view_of]
+        return [r for r in reversed(self.state.resources)
+                if (r.delete or r.urn not in seen) and not r.view_of and not r.external and r.type != STACK_TYPE
+                and not (r.type.startswith(PROVIDER_PREFIX) and r.name.startswith("default"))]
 
 
 STATE_PACK = "bucketguard-state"
@@ -387,3 +447,19 @@ def pending_operation_findings(state: StackState, pack_version: str) -> tuple[Po
         for op in state.pending_operations if op.type.startswith(JUDGED_TYPE_PREFIXES)
     ]
     return meta, findings
+
+
+def existing_stack_findings(result: PreviewResult, state: StackState, *, analyze: bool = False) -> None:
+    """Add to a result what comes from the state: the deletes of a preview, pending operations (and
+    their findings), the count of secrets left unknown."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("bucketguard")
+    except metadata.PackageNotFoundError:
+        version = "0.0.0"
+    result.state = summarize(state, analyze=analyze, registered=result.capture.resources)
+    meta, findings = pending_operation_findings(state, version)
+    if findings:
+        result.diagnostics.extend(findings)
+        result.packs.append((STATE_PACK, version, [meta]))
