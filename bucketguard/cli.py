@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    preview.add_argument("--state", type=Path, metavar="FILE",
+                         help="preview against this exported state (`pulumi stack export --file FILE`)")
     preview.add_argument("--stack-reference-outputs", type=Path, metavar="FILE",
                          help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
                               "(unknown without it)")
@@ -128,6 +130,16 @@ def preview(args: argparse.Namespace) -> int:
     except InterpreterError as error:
         raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
     stack_references = read_stack_reference_outputs(args.stack_reference_outputs)
+    prior = None
+    if args.state is not None:
+        from bucketguard.preview.state import Prior, StateError, load_state
+
+        try:
+            state = load_state(args.state, project=project.name, stack=project.stack)
+        except StateError as error:
+            raise Broken(str(error)) from None
+        region = project.config.get("aws:region")
+        prior = Prior(state, provider_region=region if isinstance(region, str) else None)
     pack_dirs = [p.resolve() for p in (args.policy_packs or [default_pack_dir()])]
     config_paths = args.pack_configs or []
     if len(config_paths) > len(pack_dirs):
@@ -150,7 +162,7 @@ def preview(args: argparse.Namespace) -> int:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         try:
             try:
-                streamed = run_program_streaming(project, futures, configs, interpreter,
+                streamed = run_program_streaming(project, futures, configs, interpreter, prior=prior,
                                                  stack_references=stack_references)
             except PackError as error:
                 raise Broken(str(error)) from None
@@ -167,6 +179,10 @@ def preview(args: argparse.Namespace) -> int:
                     future.result().close()
 
     result = PreviewResult(capture, project.main, diagnostics, described, project.secret_keys, timings)
+    if prior is not None:
+        from bucketguard.preview.state import existing_stack_findings
+
+        existing_stack_findings(result, prior.state)
     if args.sarif:
         args.sarif.write_text(json.dumps(to_sarif(result, project.folder), indent=2) + "\n")
     if args.json:

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import grpc
 from google.protobuf import empty_pb2, json_format, struct_pb2
@@ -45,6 +45,9 @@ from bucketguard.preview import engine
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.rules import UNKNOWN
 
+if TYPE_CHECKING:
+    from bucketguard.preview.state import PlannedStep
+
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
@@ -59,21 +62,13 @@ _GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive
                  ("grpc.enable_http_proxy", 0)]
 
 
-@dataclass(frozen=True)
-class PlannedStep:
-    """What a prior state makes of a registration: op ("create", "same", "update", ...), the inputs
-    Analyze sees and the outputs AnalyzeStack sees and the program gets back."""
-
-    op: str
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-
-
 class Planner(Protocol):
     """A previous state the preview is made against (see `--state`)."""
 
     def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: dict[str, Any],
              checked_inputs: dict[str, Any], planned_outputs: dict[str, Any]) -> PlannedStep: ...
+    # PlannedStep (bucketguard.preview.state): op, inputs (Analyze), outputs (AnalyzeStack and the
+    # program; "id" in them is the resource's id), reasons (what changed, or forced a replacement).
 
 
 # A token and its (downgraded) args -> a plausible result, or None when it has none. The CLI passes
@@ -276,7 +271,9 @@ class Deployment:
         parent = request.parent
         if type_token == STACK_TYPE:
             urn = self.urn(type_token, name, "")
-            self.record(Registration(urn, type_token, name, False, None, {}, {}))
+            stack = Registration(urn, type_token, name, False, None, {}, {})
+            self._plan(stack, {})  # `same` when the prior state has this stack
+            self.record(stack)
             return resource_pb2.RegisterResourceResponse(urn=urn)
 
         options = _Options(

@@ -76,6 +76,7 @@ COMPUTED_INPUTS: dict[str, frozenset[str]] = {
                           "objectLockEnabled", "region"}),
     "aws:kms/key:Key": frozenset({"description", "multiRegion", "policy", "rotationPeriodInDays", "region"}),
 }
+PROVIDER_PREFIX = "pulumi:providers:"
 UNKNOWN_TYPE_NOTE = "replacement rules unknown for this type: planned as an in-place update"
 
 
@@ -128,6 +129,10 @@ def checked_against_old(old: StateResource, raw_inputs: Mapping[str, Any], check
 def changed_keys(type_token: str, old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> list[str]:
     defaults = INPUT_DEFAULTS.get(type_token, {})
     keys = sorted(set(old_inputs) | set(new_inputs))
+    if type_token.startswith(PROVIDER_PREFIX):
+        # A provider's CheckConfig stores defaults (skipRegionValidation, ...) the offline preview
+        # does not reproduce: only settings present on both sides are compared.
+        keys = sorted(set(old_inputs) & set(new_inputs))
     return [k for k in keys
             if not same_value(old_inputs.get(k, defaults.get(k)), new_inputs.get(k, defaults.get(k)))]
 
@@ -170,5 +175,6 @@ def plan_step(old: StateResource, custom: bool, raw_inputs: Mapping[str, Any], c
         return "replace", checked, outputs, tuple(forced)
     if not changed:
         return "same", checked, copy.deepcopy(old.outputs), ()
-    reasons = tuple(changed) + (() if old.type in REPLACE_KEYS else (UNKNOWN_TYPE_NOTE,))
+    known = old.type in REPLACE_KEYS or old.type.startswith(PROVIDER_PREFIX)
+    reasons = tuple(changed) + (() if known else (UNKNOWN_TYPE_NOTE,))
     return "update", checked, _planned_update(old, old_inputs, checked, changed), reasons
