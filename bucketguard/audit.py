@@ -336,13 +336,17 @@ def error_code(error: Exception) -> str:
     return type(error).__name__
 
 
-def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
-    """An S3 client for `workers` threads at once, retrying throttling."""
+def aws_client(session: Any, service: str, endpoint_url: str | None, workers: int = 1) -> Any:
+    """A client for `workers` threads at once that retries throttling (S3's SlowDown, STS's and
+    Organizations' TooManyRequests) with backoff: botocore's adaptive retry mode."""
     from botocore.config import Config
 
-    # Throttling (SlowDown, 503) is retried with backoff by botocore's adaptive retry mode.
     config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
-    return session.client("s3", endpoint_url=endpoint_url, config=config)
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
+    return aws_client(session, "s3", endpoint_url, workers)
 
 
 class S3Auditor:

@@ -15,6 +15,7 @@ from bucketguard.audit import (
     S3Auditor,
     audit,
     audit_policy_config,
+    aws_client,
     describe_rules,
     import_file,
     matches_stack,
@@ -72,7 +73,7 @@ def _session(args: argparse.Namespace) -> Any:
 
 def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
     """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
-    answer = session.client("sts", endpoint_url=endpoint_url).get_caller_identity()
+    answer = aws_client(session, "sts", endpoint_url).get_caller_identity()
     return Identity(answer["Account"], answer["Arn"].split(":")[1])
 
 
@@ -187,12 +188,12 @@ def import_candidates(reports: list[BucketReport], setting: EncryptionSettings,
 class AccountProgressBars:
     """One progress bar per account on a terminal (rich), updated from the audit's threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 console=Console(stderr=True), transient=False)
+                                 console=console or Console(stderr=True), transient=False)
         self.tasks: dict[str, Any] = {}
 
     def __enter__(self) -> AccountProgressBars:
@@ -317,7 +318,7 @@ def _audit_organization(args: argparse.Namespace, session: Any, identity: Identi
     from contextlib import nullcontext
 
     try:
-        organizations = session.client("organizations", endpoint_url=args.endpoint_url)
+        organizations = aws_client(session, "organizations", args.endpoint_url)
         accounts, unreachable = list_accounts(organizations, args.accounts)
     except Exception as error:  # not the management or a delegated administrator account, or denied
         raise Broken(f"Organizations ListAccounts failed: {error}") from None

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bucketguard.audit import BucketReport, Identity, S3Auditor, audit, error_code, s3_client
+from bucketguard.audit import BucketReport, Identity, S3Auditor, audit, aws_client, error_code, s3_client
 from bucketguard.policy_config import ResolvedConfig
 
 SESSION_NAME = "bucketguard-audit"
@@ -91,7 +91,7 @@ class RoleAccess:
         if self.external_id:
             request["ExternalId"] = self.external_id
         with _CLIENT_LOCK:  # botocore's Session.client is not thread-safe
-            sts = self.session.client("sts", endpoint_url=self.endpoint_url)
+            sts = aws_client(self.session, "sts", self.endpoint_url)
         credentials = sts.assume_role(**request)["Credentials"]
         return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                              aws_secret_access_key=credentials["SecretAccessKey"],

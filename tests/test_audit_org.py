@@ -119,7 +119,7 @@ def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str
 
 
 def test_a_few_thousand_buckets_across_accounts(endpoint: str, org: Organization) -> None:
-    per_account = 600
+    per_account = 700
     accounts = org.members[:3]
 
     def create(account: str) -> None:
@@ -231,3 +231,38 @@ def test_the_audit_calls_nothing_outside_the_shipped_iam_documents(endpoint: str
     assert needed(apply_calls, by_caller=True) == {"sts:AssumeRole"}
     assert needed(apply_calls, by_caller=False) == read - {"s3:ListAllMyBuckets"} | fix
     assert {c.action for c in audit_calls + apply_calls} <= set(IAM_ACTION)
+
+
+def test_apply_goes_on_when_an_account_cannot_be_reached(endpoint: str, org: Organization, tmp_path: Path) -> None:
+    reachable, unreachable = org.members[:2]
+    for account in (reachable, unreachable):
+        org.fill(account)
+    plan = tmp_path / "plan.json"
+    run_audit(endpoint, "--organization", "--role-name", ROLE, "--account", reachable, "--account", unreachable,
+              "--plan", plan, "--sse-algorithm", "AES256")
+    with FaultyS3(endpoint, deny_assume_role=(unreachable,), owner_of=owner_of) as front:
+        code, out, _ = run_audit(front.url, "--apply", plan)
+    assert f"account {unreachable}: ERROR: cannot reach the account, nothing written there" in out
+    assert "2 planned changes: 1 fixed" in out
+    assert state(org.s3(unreachable), f"none-{unreachable}") == NOT_FOUND
+    assert state(org.s3(reachable), f"none-{reachable}")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {
+        "SSEAlgorithm": "AES256"}
+    assert code == 1
+
+
+def test_a_progress_bar_per_account() -> None:
+    import io
+
+    from rich.console import Console
+
+    from bucketguard.audit_cli import AccountProgressBars
+
+    out = io.StringIO()
+    with AccountProgressBars(Console(file=out, width=100)) as bars:
+        bars("111111111111", 0, 0)  # still listing its buckets
+        bars("222222222222", 0, 2)
+        bars("111111111111", 3, 3)
+        bars("222222222222", 1, 2)
+    final = out.getvalue()
+    assert "account 111111111111" in final and "3/3" in final
+    assert "account 222222222222" in final and "1/2" in final
