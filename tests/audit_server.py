@@ -141,11 +141,13 @@ class FaultyS3:
 
     def __init__(self, upstream: str, *, throttle_first: int = 2, deny_list_buckets: bool = False,
                  owners: dict[str, str] | None = None, list_page: int | None = None,
-                 deny_assume_role: tuple[str, ...] = (), owner_of: Callable[[str], str] | None = None) -> None:
+                 deny_assume_role: tuple[str, ...] = (), owner_of: Callable[[str], str] | None = None,
+                 deny_list_buckets_in: tuple[str, ...] = ()) -> None:
         self.seen: Counter[str] = Counter()
         self.calls: list[Call] = []
         self.written: dict[str, bytes] = {}  # bucket -> the last PutBucketEncryption body
         self.list_requests: list[dict[str, list[str]]] = []
+        self.account_of_key: dict[str, str] = {}  # access key id of an assumed role -> its account
         owners = owners or {}
         self.owner_of = owner_of or (lambda bucket: owners.get(bucket, DEFAULT_ACCOUNT))
         self._lock = threading.Lock()
@@ -221,7 +223,9 @@ class FaultyS3:
             def _list_buckets(self, query: dict[str, list[str]], data: bytes | None) -> None:
                 with outer._lock:
                     outer.list_requests.append(query)
-                if deny_list_buckets:
+                    access_key = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization") or "")
+                    account = outer.account_of_key.get(access_key.group(1) if access_key else "")
+                if deny_list_buckets or account in deny_list_buckets_in:
                     return self._error(403, "AccessDenied")
                 if list_page is None:
                     return self._reply(*self._upstream(data))
@@ -251,9 +255,16 @@ class FaultyS3:
                     params = {k: v[0] for k, v in form.items()}
                 with outer._lock:
                     outer.calls.append(Call(access_key, service, action, None, None))
-                if action == "AssumeRole" and any(f":{a}:" in params.get("RoleArn", "") for a in deny_assume_role):
+                role_arn = str(params.get("RoleArn", ""))
+                if action == "AssumeRole" and any(f":{a}:" in role_arn for a in deny_assume_role):
                     return self._error(403, "AccessDenied", xml=False)
-                self._reply(*self._upstream(data))
+                status, body, headers = self._upstream(data)
+                if action == "AssumeRole" and status == 200:
+                    key = re.search(rb"<AccessKeyId>([^<]+)</AccessKeyId>", body)
+                    with outer._lock:
+                        if key:
+                            outer.account_of_key[key.group(1).decode()] = role_arn.split(":")[4]
+                self._reply(status, body, headers)
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
 

@@ -80,18 +80,18 @@ class Organization:
 @pytest.fixture
 def org(endpoint: str) -> Organization:
     reset(endpoint)
-    return Organization(endpoint, 4)
+    return Organization(endpoint, 5)
 
 
 def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str, org: Organization,
                                                                    tmp_path: Path) -> None:
-    good, throttled, denied, suspended = org.members
-    for account in (good, throttled, denied, suspended):
+    good, throttled, denied, suspended, failing = org.members
+    for account in (good, throttled, denied, suspended, failing):
         org.fill(account)
     org.fill(throttled, prefix="throttled-")
     org.client.close_account(AccountId=suspended)
     sarif = tmp_path / "audit.sarif"
-    with FaultyS3(endpoint, deny_assume_role=(denied,), owner_of=owner_of) as front:
+    with FaultyS3(endpoint, deny_assume_role=(denied,), owner_of=owner_of, deny_list_buckets_in=(failing,)) as front:
         code, document, _ = run_audit(front.url, "--json", "--organization", "--role-name", ROLE, "--sarif", sarif)
         table_code, table, _ = run_audit(front.url, "--organization", "--role-name", ROLE,
                                          "--account", good, "--account", denied)
@@ -99,6 +99,7 @@ def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str
     assert set(accounts) == {DEFAULT_ACCOUNT, *org.members}
     assert "AssumeRole" in accounts[denied]["error"] and "AccessDenied" in accounts[denied]["error"]
     assert "SUSPENDED" in accounts[suspended]["error"]
+    assert accounts[failing]["error"].startswith("ListBuckets failed: AccessDenied")
     assert accounts[good]["error"] is None and accounts[good]["summary"]["buckets"] == 5
     assert accounts[throttled]["summary"]["buckets"] == 10 and accounts[throttled]["summary"]["errors"] == 0
     assert front.seen[f"throttled-none-{throttled}"] == 3  # two SlowDown answers, then the real one
@@ -106,7 +107,7 @@ def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str
     for account in (good, throttled):
         for name, (_, _, verdict) in STATES.items():
             assert got[(account, f"{name}-{account}")] == verdict
-    assert not any(account in (denied, suspended) for account, _ in got)
+    assert not any(account in (denied, suspended, failing) for account, _ in got)
     assert code == 1
     results = json.loads(sarif.read_text())["runs"][0]["results"]
     assert {r["properties"]["accountId"] for r in results} == {good, throttled}
@@ -266,3 +267,18 @@ def test_a_progress_bar_per_account() -> None:
     final = out.getvalue()
     assert "account 111111111111" in final and "3/3" in final
     assert "account 222222222222" in final and "1/2" in final
+
+
+def test_single_account_plan_and_apply(endpoint: str, org: Organization, tmp_path: Path) -> None:
+    s3 = s3_client(endpoint)
+    encrypt(s3, "plain", None)
+    encrypt(s3, "fine", "AES256")
+    plan = tmp_path / "plan.json"
+    code, _, _ = run_audit(endpoint, "--plan", plan, "--sse-algorithm", "AES256")
+    assert code == 1 and state(s3, "plain") == NOT_FOUND
+    changes = json.loads(plan.read_text())["changes"]
+    assert [(c["account"], c["bucket"]) for c in changes] == [(DEFAULT_ACCOUNT, "plain")]
+    code, out, _ = run_audit(endpoint, "--apply", plan)
+    assert f"{DEFAULT_ACCOUNT} ~ plain: fixed" in out and "1 planned changes: 1 fixed" in out
+    assert state(s3, "plain")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert code == 0
