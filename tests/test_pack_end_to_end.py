@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import pulumi
 import pulumi_aws as aws
 import pytest
 from helpers import ROOT, capture, capture_stack_program
@@ -47,3 +48,35 @@ def test_encryption_attached_from_another_component_counts(pack: PolicyPackProce
                     "blocked_encryption_types": ["SSE-C"]}])
 
     assert run_preview_analysis(pack, capture(program).resources) == []
+
+
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture(scope="module")
+def bare_allow_list_pack() -> Iterator[PolicyPackProcess]:
+    with PolicyPackProcess(ROOT / "policies", project="bucketguard", stack="dev") as process:
+        process.configure({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_ID]}})
+        yield process
+
+
+@pytest.mark.parametrize(("key_region", "passes"), [("us-east-1", True), ("eu-west-1", False)])
+def test_an_explicit_providers_account_and_region_place_a_bare_allowed_key(
+        bare_allow_list_pack: PolicyPackProcess, key_region: str, passes: bool) -> None:
+    # The provider's inputs travel with each resource that uses it, as the engine sends them.
+    def program() -> None:
+        east = aws.Provider("east", region="us-east-1", allowed_account_ids=["123456789012"])
+        bucket = aws.s3.Bucket("data", opts=pulumi.ResourceOptions(provider=east))
+        BucketEncryption("data", {"bucket": bucket, "sse_algorithm": "aws:kms",
+                                  "kms_key_id": f"arn:aws:kms:{key_region}:123456789012:key/{KEY_ID}"},
+                         opts=pulumi.ResourceOptions(providers=[east]))
+
+    cap = capture(program)
+    diagnostics = run_preview_analysis(bare_allow_list_pack, cap.resources)
+    if passes:
+        assert diagnostics == []
+    else:
+        (diagnostic,) = diagnostics
+        assert diagnostic.policy == "s3-kms-key-allowed"
+        assert f"KMS key arn:aws:kms:{key_region}:123456789012:key/{KEY_ID} is not one of the allowed keys" in (
+            diagnostic.message)

@@ -142,6 +142,13 @@ class CapturingMonitor(mocks.MockMonitor):
         urn = f"urn:pulumi:{self.capture.stack}::{self.capture.project}::{qualified}::{name}"
         return urn, parent
 
+    def _engine_reference(self, reference: str) -> str:
+        """A provider reference (`URN::id`) with the provider's engine URN."""
+        if not reference:
+            return ""
+        urn, _, provider_id = reference.rpartition("::")
+        return f"{self._engine_urns.get(urn, urn)}::{provider_id}"
+
     def RegisterResource(self, request: Any) -> Any:
         mock_urn = self.make_urn(request.parent, request.type, request.name)
         urn, parent = self._engine_urn(request.parent, request.type, request.name)
@@ -170,7 +177,7 @@ class CapturingMonitor(mocks.MockMonitor):
                 for key, deps in request.propertyDependencies.items()
                 if deps.urns  # the engine omits properties without dependencies
             },
-            provider=request.provider,
+            provider=self._engine_reference(request.provider),
             protect=request.protect,
             retain_on_delete=request.retainOnDelete,
             delete_before_replace=request.deleteBeforeReplace if request.deleteBeforeReplaceDefined else None,
