@@ -11,7 +11,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketguard.audit import BucketReport, S3Auditor, describe_rules, plan_fix
+from bucketguard.audit import (
+    BucketReport,
+    S3Auditor,
+    describe_rules,
+    judge,
+    lowerings,
+    mandatory_findings,
+    misplaced_key,
+    plan_fix,
+)
 from bucketguard.cli_common import Broken
 from bucketguard.settings import EncryptionSettings, describe_validation_error
 
@@ -107,7 +116,29 @@ def apply_change(auditor: S3Auditor, change: PlannedChange) -> BucketReport:
                       "reason": f"its encryption changed since the plan (planned from {describe_rules(change.before)}, "
                                 f"now {describe_rules(report.rules)}); nothing written: plan again"}
         return report
+    refusal = _unsafe(auditor, change, report)
+    if refusal:
+        report.fix = {"status": "skipped", "reason": f"{refusal}; nothing written"}
+        return report
     auditor.write(report, change.after)
     if change.lowers and report.fix is not None:
         report.fix["lowers"] = list(change.lowers)
     return report
+
+
+def _unsafe(auditor: S3Auditor, change: PlannedChange, report: BucketReport) -> str | None:
+    """Why a planned change must not be written after all: a plan is a file anyone may have edited, so
+    its `after` gets the same checks as a fix (policies, key placement, lowering only as recorded)."""
+    place = {"account": auditor.identity.account, "region": report.region or change.region,
+             "partition": auditor.identity.partition}
+    default = (change.after[0].get("ApplyServerSideEncryptionByDefault") or {}) if change.after else {}
+    misplaced = misplaced_key(default.get("KMSMasterKeyID"), **place)
+    if misplaced:
+        return misplaced
+    failing = mandatory_findings(judge(change.bucket, change.after, auditor.config, place["account"], place["region"]))
+    if failing:
+        return f"the planned encryption would fail {', '.join(sorted({f.policy for f in failing}))}"
+    unrecorded = [x for x in lowerings(change.before, change.after, **place) if x not in change.lowers]
+    if unrecorded:
+        return f"the planned encryption lowers it ({'; '.join(unrecorded)}) but the plan does not say so"
+    return None

@@ -282,3 +282,26 @@ def test_single_account_plan_and_apply(endpoint: str, org: Organization, tmp_pat
     assert f"{DEFAULT_ACCOUNT} ~ plain: fixed" in out and "1 planned changes: 1 fixed" in out
     assert state(s3, "plain")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
     assert code == 0
+
+
+def test_an_edited_plan_gets_the_same_checks_as_a_fix(endpoint: str, org: Organization, tmp_path: Path) -> None:
+    s3 = s3_client(endpoint)
+    encrypt(s3, "plain", None)
+    key = f"arn:aws:kms:us-east-1:{DEFAULT_ACCOUNT}:key/{KEY_ID}"
+    encrypt(s3, "kms", "aws:kms", key, bucket_key=True)
+    plan = tmp_path / "plan.json"
+    run_audit(endpoint, "--plan", plan, "--sse-algorithm", "AES256")
+    document = json.loads(plan.read_text())
+    west_key = f"arn:aws:kms:eu-west-1:{DEFAULT_ACCOUNT}:key/{KEY_ID}"
+    document["changes"][0]["after"][0]["ApplyServerSideEncryptionByDefault"] = {
+        "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": west_key}
+    kms_before = state(s3, "kms")
+    document["changes"].append({**document["changes"][0], "bucket": "kms", "before": kms_before["Rules"], "after": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]})
+    plan.write_text(json.dumps(document))
+    code, out, _ = run_audit(endpoint, "--apply", plan)
+    assert f"SKIPPED {DEFAULT_ACCOUNT} plain: KMS key {west_key} is in region eu-west-1" in out
+    assert (f"SKIPPED {DEFAULT_ACCOUNT} kms: the planned encryption lowers it (SSE-KMS (aws:kms) down to SSE-S3 "
+            "(AES256)) but the plan does not say so") in out
+    assert state(s3, "plain") == NOT_FOUND and state(s3, "kms") == kms_before
+    assert code == 1
