@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from helpers import ROOT
-from venvs import SDK_FLOOR, program_venv
+from venvs import AWS7_FLOOR, SDK_FLOOR, program_venv
 
 pytestmark = pytest.mark.protocol
 PROGRAMS = ROOT / "tests" / "programs"
@@ -51,12 +51,15 @@ def resources(result: subprocess.CompletedProcess[str]) -> dict[str, dict[str, o
 
 
 @pytest.mark.slow
-def test_a_program_pinned_to_an_old_sdk_and_pulumi_aws_6_runs_in_its_own_virtualenv(tmp_path: Path) -> None:
-    venv = program_venv(*SDK_FLOOR)
+@pytest.mark.parametrize(("requirements", "default_provider"),
+                         [(SDK_FLOOR, "default_6_55_0"), (AWS7_FLOOR, "default_7_0_0")])
+def test_a_program_pinned_to_an_old_sdk_runs_in_its_own_virtualenv(
+        tmp_path: Path, requirements: tuple[str, ...], default_provider: str) -> None:
+    venv = program_venv(*requirements)
     folder = write_program(tmp_path / "old", str(venv))
     result = preview(folder, "--json", "--policy-pack", ROOT / "tests" / "recording_pack")
     assert result.returncode == 0, result.stderr
-    assert set(resources(result)) == {"probe-dev", "plain", "default_6_55_0"}  # pulumi-aws 6's default provider
+    assert set(resources(result)) == {"probe-dev", "plain", default_provider}  # the program's own pulumi-aws
     analyzed = [json.loads(d["message"]) for d in json.loads(result.stdout)["diagnostics"]
                 if d["policyName"] == "analyze" and json.loads(d["message"])["name"] == "plain"]
     (bucket,) = analyzed

@@ -12,6 +12,8 @@ from pathlib import Path
 CACHE = Path(__file__).resolve().parent / ".venvs"
 # The oldest pulumi SDK the offline preview is tested with (README: "Which programs it runs").
 SDK_FLOOR = ("pulumi==3.60.0", "pulumi-aws==6.55.0")
+# The first pulumi-aws 7 with the oldest SDK it accepts (its metadata: pulumi>=3.165).
+AWS7_FLOOR = ("pulumi==3.165.0", "pulumi-aws==7.0.0")
 
 
 def program_venv(*requirements: str) -> Path:
