@@ -65,7 +65,9 @@ def test_options_of_a_bucket_as_the_engine_marshals_them(received: Any) -> None:
         assert options["ignoreChanges"] == ["tags"]
         assert options["deleteBeforeReplace"] is True and options["deleteBeforeReplaceDefined"] is True
         assert options["additionalSecretOutputs"] == ["bucket"]
-        assert options["aliases"][0] == PROJECT + "sample:index:Box$aws:s3/bucket:Bucket::old-data"
+        # Collapsed to URNs, deduplicated (pulumi-aws adds its BucketV2 type alias twice).
+        assert options["aliases"] == [PROJECT + "sample:index:Box$aws:s3/bucket:Bucket::old-data",
+                                      PROJECT + "sample:index:Box$aws:s3/bucketV2:BucketV2::Data"]
         assert options["customTimeouts"] == {"create": 300.0, "delete": 5400.0}  # seconds; zeros omitted on the wire
         assert request["provider"] == {
             "urn": PROJECT + "pulumi:providers:aws::eu", "type": "pulumi:providers:aws", "name": "eu",

@@ -351,7 +351,8 @@ class Deployment:
             ignore_changes=options.ignore_changes,
             additional_secret_outputs=options.additional_secret_outputs,
             aliases=[json_format.MessageToDict(a) for a in options.aliases],
-            alias_urns=[self.alias_urn(a, type_token, name, parent) for a in options.aliases],
+            # Collapsed to URNs and deduplicated, as step_generator.go generateAliases does.
+            alias_urns=list(dict.fromkeys(self.alias_urn(a, type_token, name, parent) for a in options.aliases)),
             custom_timeouts={k: engine.duration_seconds(v) for k, v in options.custom_timeouts.items()},
             deleted_with=options.deleted_with,
             protect_option=options.protect,
