@@ -264,3 +264,18 @@ def test_the_stack_and_default_providers_are_never_deleted(tmp_path: Path, dev_r
     deleted = {r.type for r in prior.deletes([])}
     assert "pulumi:pulumi:Stack" not in deleted and "pulumi:providers:aws" not in deleted
     assert BUCKET in deleted and CONFIGURATION in deleted
+
+
+def test_inline_encryption_dropped_from_the_program_stays_in_the_planned_state(tmp_path: Path) -> None:
+    """Optional+computed: Terraform keeps the old value when the program stops setting it, so the
+    planned outputs still show the inline block while Analyze sees inputs without it."""
+    inline = {"rule": {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": ""},
+                       "bucketKeyEnabled": True}}
+    inputs = {"bucket": "acme-b", "serverSideEncryptionConfiguration": inline, "tags": {"a": "b"}}
+    record = {"urn": "urn:pulumi:dev::p::aws:s3/bucket:Bucket::b", "custom": True, "id": "acme-b", "type": BUCKET,
+              "inputs": inputs, "outputs": {**inputs, "id": "acme-b", "arn": "arn:aws:s3:::acme-b"}}
+    step = plan(Prior(state_of(tmp_path, [record])), record, {"bucket": "acme-b", "tags": {"a": "c"}})
+    assert (step.op, step.reasons) == ("update", ("serverSideEncryptionConfiguration", "tags"))
+    assert "serverSideEncryptionConfiguration" not in step.inputs
+    assert step.outputs["serverSideEncryptionConfiguration"] == inline
+    assert step.id == "acme-b" and step.outputs["arn"] == "arn:aws:s3:::acme-b"
