@@ -55,7 +55,8 @@ def key_id(name: str) -> str:
 
 def aws_outputs(type_token: str, name: str, inputs: dict[str, Any], region: str) -> tuple[str, dict[str, Any]]:
     """(id, outputs) as AWS and pulumi-aws 7 report a resource once created."""
-    outputs: dict[str, Any] = {k: v for k, v in inputs.items() if not k.startswith("__")}
+    # A copy: state stores inputs and outputs as separate documents.
+    outputs: dict[str, Any] = json.loads(json.dumps({k: v for k, v in inputs.items() if not k.startswith("__")}))
     tags = inputs.get("tags") or {}
     if type_token == "aws:s3/bucket:Bucket":
         bucket = inputs["bucket"]

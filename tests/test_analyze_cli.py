@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 import pytest
 from helpers import BUCKET, CONFIGURATION, ROOT
-from state_exports import deploy_program, export, find, write
+from state_exports import ciphertext, deploy_program, export, find, write
 
 pytestmark = pytest.mark.protocol
 
@@ -114,3 +114,16 @@ def test_a_file_that_is_not_an_export_exits_2_with_one_line(tmp_path: Path) -> N
     result = analyze("--state", newer)
     assert result.returncode == 2
     assert "deployment version 9 is newer than this bucketguard reads (1 to 4); upgrade bucketguard" in result.stderr
+
+
+def test_secrets_that_cannot_be_decrypted_are_counted_and_named(tmp_path: Path,
+                                                                 dev_resources: list[dict[str, Any]]) -> None:
+    resources = json.loads(json.dumps(dev_resources))
+    config = find(resources, "data-encryption", CONFIGURATION)
+    for side in ("inputs", "outputs"):  # a secret input is a secret output too
+        by_default = config[side]["rules"][0]["applyServerSideEncryptionByDefault"]
+        by_default["kmsMasterKeyId"] = ciphertext(json.dumps(by_default["kmsMasterKeyId"]))
+    state = write(tmp_path / "state.json", export(resources))
+    result = analyze("--state", state, "--color", "never")
+    assert "2 secret value(s) in the state could not be decrypted and were judged as unknown" in result.stdout
+    assert "PULUMI_CONFIG_PASSPHRASE" in result.stdout

@@ -167,7 +167,8 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         lines.extend(f"    * {urn}, interrupted while {operation}" for urn, operation in state.pending_operations)
     if state is not None and state.undecrypted_secrets:
         lines.append(f"{state.undecrypted_secrets} secret value(s) in the state could not be decrypted and were "
-                     "judged as unknown (set PULUMI_CONFIG_PASSPHRASE for a passphrase stack)")
+                     "judged as unknown (a passphrase stack: set PULUMI_CONFIG_PASSPHRASE; any stack: export with "
+                     "`pulumi stack export --show-secrets`, which writes them in plaintext)")
     custom = sum(1 for r in cap.resources if r.custom)
     lines.append("Resources:")
     if state is not None and state.analyze:
