@@ -12,6 +12,8 @@ import jsonschema
 import pytest
 from helpers import ROOT
 
+from bucketguard import __version__
+
 pytestmark = pytest.mark.protocol
 PROGRAMS = ROOT / "tests" / "programs"
 
@@ -27,7 +29,7 @@ def test_dev_stack_passes_with_every_bucket_in_the_tree() -> None:
     assert result.returncode == 0, result.stderr
     for name in ("data", "access-logs", "ledger", "attach-acme-dev-legacy-reports", "shared-bucket-key"):
         assert f" {name} " in result.stdout
-    assert "✅ bucketguard@v0.1.0" in result.stdout
+    assert f"✅ bucketguard@v{__version__}" in result.stdout
     assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
     assert "\033[" not in result.stdout  # plain when piped
 
@@ -60,14 +62,14 @@ def test_sample_programs(program: str, flagged: list[tuple[str, str]]) -> None:
     by_urn = {r["urn"]: (r["type"], r["name"]) for r in document["resources"]}
     assert sorted(by_urn[d["urn"]] for d in mandatory) == flagged
     assert all(d["policyName"] == "s3-bucket-encryption-declared" for d in mandatory)
-    assert all(d["policyPackVersion"] == "0.1.0" for d in document["diagnostics"])
+    assert all(d["policyPackVersion"] == __version__ for d in document["diagnostics"])
     assert result.returncode == (1 if flagged else 0)
 
 
 def test_text_report_names_the_resource_and_the_fix() -> None:
     result = preview(PROGRAMS / "bare-bucket", "--color", "never")
     assert result.returncode == 1
-    assert "❌ bucketguard@v0.1.0" in result.stdout
+    assert f"❌ bucketguard@v{__version__}" in result.stdout
     assert "- [mandatory]  s3-bucket-encryption-declared  (aws:s3/bucket:Bucket: forgotten)" in result.stdout
     assert "aws.s3.Bucket 'forgotten': declares no default encryption" in result.stdout
     assert "Policy violations: 1 mandatory, 0 advisory: FAILED" in result.stdout
@@ -176,7 +178,7 @@ def test_several_packs_each_with_its_config(tmp_path: Path) -> None:
         ("bucketguard", "s3-bucket-encryption-declared", "advisory")]
     text = preview(PROGRAMS / "bare-bucket", "--color", "never", "--policy-pack", ROOT / "policies",
                    "--policy-pack", ROOT / "benchmarks" / "noop_pack").stdout
-    assert "❌ bucketguard@v0.1.0" in text and "✅ noop@v0.0.1" in text
+    assert f"❌ bucketguard@v{__version__}" in text and "✅ noop@v0.0.1" in text
 
 
 def test_readme_first_command_runs_the_dev_stack() -> None:
