@@ -15,10 +15,18 @@ from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken,
 
 __all__ = ["EXIT_BROKEN", "EXIT_OK", "EXIT_VIOLATION", "Broken", "main", "read_pack_config"]
 
+# Modules only the extras bring (`pip install bucketguard` is the pack's light core).
+CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws"})
+
 
 def default_pack_dir() -> Path:
-    """bucketguard's own pack folder (`policies/` of the project)."""
-    return Path(__file__).resolve().parent.parent / "policies"
+    """bucketguard's own pack folder: `policies/` of the source tree this package runs from."""
+    folder = Path(__file__).resolve().parent.parent / "policies"
+    if not (folder / "PulumiPolicy.yaml").is_file():
+        # An installed wheel has no pack folder: a pack is a folder the engine starts on its own.
+        raise Broken("bucketguard's own pack is not part of the installed package; pass --policy-pack DIR "
+                     "(the folder `./run pack` prints in bucketguard's repository, or your published pack)")
+    return folder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -208,6 +216,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_audit(args)
     except Broken as error:
         print(f"bucketguard: error: {error}", file=sys.stderr)
+        return EXIT_BROKEN
+    except ModuleNotFoundError as error:
+        # `pip install bucketguard` is the pack's light core; the commands need the cli extra.
+        if error.name not in CLI_EXTRA_MODULES:
+            raise
+        print(f"bucketguard: error: `bucketguard {args.command}` needs {error.name}, which comes with the cli extra: "
+              "pip install 'bucketguard[cli]'", file=sys.stderr)
         return EXIT_BROKEN
     return EXIT_BROKEN
 
