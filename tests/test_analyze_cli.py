@@ -16,6 +16,8 @@ import pytest
 from helpers import BUCKET, CONFIGURATION, ROOT
 from state_exports import ciphertext, deploy_program, export, find, write
 
+from bucketguard import __version__
+
 pytestmark = pytest.mark.protocol
 
 
@@ -48,7 +50,7 @@ def test_dev_stack_state_passes_and_lists_every_resource(tmp_path: Path, dev_res
                              ("aws:kms:Key", "shared-bucket-key"), ("aws:s3:BucketPolicy", "ledger-policy"),
                              ("pulumi:providers:aws", "default_7_51_1")):
         assert (type_token, name) in rows
-    assert "✅ bucketguard@v0.1.0" in result.stdout
+    assert f"✅ bucketguard@v{__version__}" in result.stdout
     assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
 
 
