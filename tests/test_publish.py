@@ -25,7 +25,7 @@ from test_pack_protocol import KEY_ARN, NATIVE, Stack, rule
 
 from bucketguard import __version__
 from bucketguard.policies.catalog import PACK_NAME
-from bucketguard.preview.analyzer import Diagnostic, PolicyPackProcess, run_preview_analysis
+from bucketguard.preview.analyzer import Diagnostic, PolicyPackProcess, read_pack_manifest, run_preview_analysis
 from bucketguard.publishing import publish_files, publish_selection
 
 pytestmark = [pytest.mark.slow, pytest.mark.protocol]
@@ -77,10 +77,9 @@ def install_like_the_cli(tarball: Path, pulumi_home: Path, env: dict[str, str]) 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The folder `./run pack` prepares (the documented command, without its local venv)."""
+    """The folder the documented command prepares, with the local venv publish runs the pack from."""
     out = tmp_path_factory.mktemp("pack") / "bucketguard-pack"
-    result = subprocess.run([str(ROOT / "run"), "pack", "--no-venv", str(out)],
-                            capture_output=True, text=True, timeout=PIP_TIMEOUT)
+    result = subprocess.run([str(ROOT / "run"), "pack", str(out)], capture_output=True, text=True, timeout=PIP_TIMEOUT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == str(out)
     return out
@@ -89,18 +88,21 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def installed(prepared: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     scratch = tmp_path_factory.mktemp("publish")
-    (prepared / "venv" / "bin").mkdir(parents=True)
-    (prepared / "venv" / "bin" / "python").write_text("a local virtualenv must never be uploaded\n")
-    try:
-        uploaded = publish_tarball(prepared, scratch / "pack.tgz")
-    finally:
-        shutil.rmtree(prepared / "venv")
-    assert not [name for name in uploaded if name.startswith("venv/")]
+    publish_tarball(prepared, scratch / "pack.tgz")
     return install_like_the_cli(scratch / "pack.tgz", scratch / "pulumi-home", clean_environment())
+
+
+@pytest.mark.usefixtures("without_repository_on_python_path")
+def test_publish_can_start_the_prepared_pack_to_read_its_name_and_version(prepared: Path) -> None:
+    with PolicyPackProcess(prepared, project="proj", stack="dev", organization=ORG) as pack:
+        info = pack.handshake_and_describe()
+    assert (info.name, pack.version) == (PACK_NAME, __version__)
+    assert Path(read_pack_manifest(prepared)[0]).is_relative_to(prepared / "venv")
 
 
 def test_prepared_folder_is_complete_and_points_nowhere_outside(prepared: Path) -> None:
     wheel = f"wheels/bucketguard-{__version__}-py3-none-any.whl"
+    assert (prepared / "venv" / "bin" / "python").exists()  # there, but never uploaded (.gitignore)
     assert sorted(publish_files(prepared)) == sorted([".gitignore", "PulumiPolicy.yaml", "__main__.py",
                                                       "requirements.txt", wheel])
     manifest = yaml.safe_load((prepared / "PulumiPolicy.yaml").read_text())
