@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from helpers import ROOT, UNKNOWN
-from test_pack_protocol import KEY_ARN, NATIVE, Stack, rule
+from pack_helpers import KEY_ARN, NATIVE, Stack, rule
 
 from bucketguard import __version__
 from bucketguard.policies.catalog import PACK_NAME
