@@ -274,3 +274,16 @@ def test_a_bucket_without_a_name_in_its_inputs_is_still_judged(pack: PolicyPackP
     stack.add(BUCKET, "prefixed-bare", {"bucketPrefix": "logs-"}, {"id": UNKNOWN, "bucketPrefix": "logs-"})
     assert verdicts(run(pack, stack)) == {("s3-encryption-algorithm-allowed", "mandatory", "prefixed"),
                                           ("s3-bucket-encryption-declared", "mandatory", "prefixed-bare")}
+
+
+@pytest.mark.parametrize("odd", [None, 42, {"a": 1}, [UNKNOWN], UNKNOWN, "", "[", '{"a": 1}', [["x"]], True])
+def test_odd_provider_and_region_values_fail_closed_without_crashing(
+        bare_entries_home_config: PolicyPackProcess, odd: Any) -> None:
+    stack = Stack()
+    provider = stack.add("pulumi:providers:aws", "odd", {"region": odd, "allowedAccountIds": odd},
+                         {"region": odd, "allowedAccountIds": odd})
+    stack.aws_provider("another", odd, odd)
+    configuration = encrypted_with(stack, KEY_ARN, provider=provider, region=odd)
+    diagnostics = run(bare_entries_home_config, stack)
+    assert not [d for d in diagnostics if "could not evaluate" in d.message]
+    assert [(d.policy, d.urn) for d in diagnostics] == [("s3-kms-key-allowed", configuration)]
