@@ -148,7 +148,7 @@ def inline_rules(type_token: str, props: Mapping[str, Any]) -> Declaration | Non
     return _rules(_get(value, "serverSideEncryptionConfiguration"), "serverSideEncryptionByDefault")
 
 
-@dataclass
+@dataclass(slots=True)
 class PlainResource:
     """A resource as plain data: the analyzer's properties plus what AnalyzeStack adds."""
 
@@ -197,7 +197,7 @@ class AwsContext:
     region: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class BucketView:
     """One bucket of the stack and where its encryption comes from.
 
@@ -210,8 +210,8 @@ class BucketView:
     configurations: list[PlainResource] = field(default_factory=list)
     inline: Declaration | None = None
     reported: Declaration | None = None
-    shared: list[PlainResource] = field(default_factory=list)  # credited to several buckets: count for none
-    not_created: list[PlainResource] = field(default_factory=list)  # untargeted configurations naming it
+    shared: tuple[PlainResource, ...] = ()  # credited to several buckets: count for none
+    not_created: tuple[PlainResource, ...] = ()  # untargeted configurations naming it
 
 
 @dataclass
@@ -360,11 +360,11 @@ def build_stack_view(resources: Iterable[PlainResource], stack_config: Mapping[s
             if len(named) == 1:
                 named[0].configurations.append(configuration)
             for view in named if len(named) > 1 else ():
-                view.shared.append(configuration)
+                view.shared = (*view.shared, configuration)
     for configuration in not_created:
         for urn in configuration.property_dependencies.get("bucket", ()):
             if urn in by_urn:
-                by_urn[urn].not_created.append(configuration)
+                by_urn[urn].not_created = (*by_urn[urn].not_created, configuration)
 
     for view in buckets:
         bucket = view.bucket
