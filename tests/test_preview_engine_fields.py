@@ -149,3 +149,32 @@ def test_stack_reference_outputs_are_unknown_unless_a_file_gives_them(tmp_path: 
     outputs = tmp_path / "refs.json"
     outputs.write_text(json.dumps({"acme/network/prod": {"logBucketName": "acme-network-logs"}}))
     assert bucket_input("--stack-reference-outputs", str(outputs)) == "acme-network-logs"
+
+
+def test_a_remediation_replaces_the_inputs_that_analyze_sees(tmp_path: Path) -> None:
+    """As step_generator.go: every pack's Remediate first; a remediation's properties become the
+    resource's inputs for the Analyze calls that follow."""
+    recording = (ROOT / "tests" / "recording_pack" / "__main__.py").read_text()
+    remediating = recording.replace(
+        "        return analyzer_pb2.RemediateResponse()",
+        "        props = json_format.MessageToDict(request.properties)\n"
+        "        if request.type != 'aws:s3/bucket:Bucket':\n"
+        "            return analyzer_pb2.RemediateResponse()\n"
+        "        props['tags'] = {'remediated': 'yes'}\n"
+        "        fixed = analyzer_pb2.Remediation(policyName='analyze', policyPackName=NAME, properties=props)\n"
+        "        return analyzer_pb2.RemediateResponse(remediations=[fixed])")
+    assert remediating != recording
+    pack = tmp_path / "remediating"
+    pack.mkdir()
+    (pack / "PulumiPolicy.yaml").write_text(
+        f"runtime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\nversion: 0.0.1\n")
+    (pack / "__main__.py").write_text(remediating)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    result = subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(ROOT / "tests" / "programs" / "chatty"),
+                             "--json", "--policy-pack", str(pack)],
+                            capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    analyzed = {json.loads(d["message"])["name"]: json.loads(d["message"])
+                for d in json.loads(result.stdout)["diagnostics"] if d["policyName"] == "analyze"}
+    assert analyzed["chatty"]["properties"]["tags"] == {"remediated": "yes"}
+    assert analyzed["chatty"]["properties"]["bucket"].startswith("chatty-")  # the rest is kept

@@ -51,6 +51,7 @@ class Registration:
     op: str = "create"  # the engine's step: same | update | replace | create | read (delete: only in reports)
     reasons: list[str] = field(default_factory=list)  # properties that changed, or forced a replacement
     remote: bool = False  # a multi-language component, constructed by its provider
+    version: str = ""  # the package version the SDK asked for (e.g. a remote component's provider)
     id: str = ""  # known id (from a prior state or a read), else "" (unknown)
     ignore_changes: list[str] = field(default_factory=list)
     additional_secret_outputs: list[str] = field(default_factory=list)

@@ -348,6 +348,7 @@ class Deployment:
             retain_on_delete=bool(options.retain_on_delete),
             delete_before_replace=options.delete_before_replace,
             remote=remote,
+            version=options.version,
             ignore_changes=options.ignore_changes,
             additional_secret_outputs=options.additional_secret_outputs,
             aliases=[json_format.MessageToDict(a) for a in options.aliases],
