@@ -287,3 +287,12 @@ def test_odd_provider_and_region_values_fail_closed_without_crashing(
     diagnostics = run(bare_entries_home_config, stack)
     assert not [d for d in diagnostics if "could not evaluate" in d.message]
     assert [(d.policy, d.urn) for d in diagnostics] == [("s3-kms-key-allowed", configuration)]
+
+
+def test_a_resource_level_region_not_known_during_preview_leaves_the_region_unknown(
+        bare_entries_home_config: PolicyPackProcess) -> None:
+    stack = Stack()
+    configuration = encrypted_with(stack, KEY_ARN, region=UNKNOWN)
+    (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
+    assert diagnostic.urn == configuration
+    assert "the stack's region is not known to the pack" in diagnostic.message

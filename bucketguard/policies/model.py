@@ -228,8 +228,9 @@ class StackView:
         """The account and region `resource` lives in: its own `region` (pulumi-aws 7), else its
         provider's; the stack-wide context when the engine did not say which provider it uses."""
         context = self.context if resource.provider is None else provider_context(resource.provider)
-        region = _known_str((resource.inputs or {}).get("region")) or _known_str(resource.props.get("region"))
-        return AwsContext(context.account, region or context.region)
+        own = (resource.inputs if resource.inputs is not None else resource.props).get("region")
+        # A region the resource sets but that is unknown (or odd) leaves its region unknown.
+        return AwsContext(context.account, context.region if own is None else _known_str(own))
 
 
 def _known_str(value: object) -> str | None:
