@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -40,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
                          help="policy pack folder; repeatable (default: bucketguard's own pack)")
     preview.add_argument("--policy-pack-config", action="append", type=Path, dest="pack_configs", metavar="FILE",
                          help="JSON config for the pack at the same position; repeatable")
+    preview.add_argument("--invoke-answers", type=Path, metavar="FILE",
+                         help="JSON answers for the program's invokes, keyed by token: "
+                              '{"aws:route53/getZone:getZone": {"zoneId": "Z123"}}')
+    preview.add_argument("--trust-component", action="append", default=[], dest="trusted_components", metavar="TYPE",
+                         help="a multi-language component type (e.g. awsx:cloudtrail:Trail) known to create no "
+                              "unencrypted bucket; repeatable")
+    preview.add_argument("--trust-components", type=Path, metavar="FILE",
+                         help="a file of such component types, one per line")
     preview.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     preview.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     preview.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -121,17 +130,29 @@ def read_stack_reference_outputs(path: Path | None) -> dict[str, dict[str, Any]]
 
 
 def preview(args: argparse.Namespace) -> int:
+    from bucketguard.preview import invokes, remote
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
-    from bucketguard.preview.project import ProjectError, config_for_runtime, load_project
+    from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, program_config
     from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
+    from bucketguard.preview.secrets import SecretsError
     from bucketguard.preview.session import run_program_streaming
 
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(args.program_dir, args.stack)
-    except ProjectError as error:
+        runtime_config = program_config(project)
+        pinned = invokes.load_pinned_answers(args.invoke_answers) if args.invoke_answers else {}
+        for component_type in args.trusted_components:
+            remote.check_component_type(component_type, "--trust-component")
+        trusted = [*args.trusted_components,
+                   *(remote.load_trust_file(args.trust_components) if args.trust_components else [])]
+    except (ProjectError, SecretsError, invokes.InvokeAnswersError, remote.TrustFileError) as error:
         raise Broken(str(error)) from None
+    invoke_context = invokes.InvokeContext.from_config(project.config, pinned)
+
+    def answer_invoke(token: str, invoke_args: dict[str, Any]) -> dict[str, Any] | None:
+        return invokes.answer(token, invoke_args, invoke_context)
     try:
         interpreter = find_interpreter(project.folder, project.program_dir, project.runtime_options,
                                        install=args.install)
@@ -166,27 +187,39 @@ def preview(args: argparse.Namespace) -> int:
          str(config_paths[i]) if i < len(config_paths) else "policy pack config")
         for i in range(len(pack_dirs))
     ]
-    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool:
+    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
+            tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
+        placeholder_report = Path(scratch) / "invoke-placeholders.jsonl"
         try:
             try:
-                streamed = run_program_streaming(project, futures, configs, interpreter, prior=prior,
-                                                 stack_references=stack_references)
+                streamed = run_program_streaming(
+                    project, futures, configs, interpreter, prior=prior, stack_references=stack_references,
+                    config=runtime_config.values, secret_keys=runtime_config.secret_keys,
+                    invoke_answer=answer_invoke, extra_env=invoke_context.shim_environment(placeholder_report))
+                streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:
-                raise Broken(streamed.error)
+                note = (f"\n(secure config the program saw as placeholders: {', '.join(runtime_config.undecrypted)}; "
+                        f"{runtime_config.reason})") if runtime_config.undecrypted else ""
+                raise Broken(streamed.error + note)
             capture = streamed.capture
             timings.update(streamed.timings)
             described = [(p.info.name if p.info else "", p.version, p.policies()) for p in streamed.packs]
             diagnostics = streamed.diagnostics
+            findings = remote.remote_component_findings(capture.resources, trusted)
+            if findings:
+                described.append((remote.FINDINGS_PACK, remote.FINDINGS_VERSION, [remote.POLICY]))
+                diagnostics.extend(findings)
         finally:
             # Every pack that started is stopped, even one still starting when the program failed.
             for future in futures:
                 if future.exception() is None:
                     future.result().close()
 
-    result = PreviewResult(capture, project.main, diagnostics, described, project.secret_keys, timings)
+    result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
+                           undecrypted_reason=runtime_config.reason)
     if prior is not None:
         from bucketguard.preview.state import existing_stack_findings
 

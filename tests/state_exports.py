@@ -31,7 +31,7 @@ from pulumi.runtime.settings import ROOT
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bucketguard.preview.engine import answer_invoke
+from bucketguard.preview.invokes import InvokeContext, answer
 from bucketguard.preview.project import config_for_runtime, load_project
 
 SIG = "4dabf18193072939515e22adb298388d"
@@ -89,7 +89,7 @@ def aws_outputs(type_token: str, name: str, inputs: dict[str, Any], region: str)
 
 class _DeployMocks(mocks.Mocks):
     def call(self, args: mocks.MockCallArgs) -> Any:
-        return answer_invoke(args.token, dict(args.args)) or {}
+        return answer(args.token, dict(args.args), InvokeContext()) or {}
 
     def new_resource(self, args: mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         return args.resource_id or args.name, dict(args.inputs)

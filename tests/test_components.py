@@ -31,7 +31,7 @@ from pulumi.runtime.sync_await import _sync_await
 
 from bucketguard.components import BucketEncryption, EncryptedBucket
 from bucketguard.components.encrypted_bucket import tls_only_statement
-from bucketguard.preview import engine
+from bucketguard.preview import invokes
 from bucketguard.preview.capture import _worker_thread_loop
 from bucketguard.settings import SettingsError
 
@@ -364,7 +364,7 @@ class DeployedMocks(mocks.Mocks):
         return f"{args.name}-id", outputs
 
     def call(self, args: mocks.MockCallArgs) -> dict[str, Any]:
-        return engine.answer_invoke(args.token, dict(args.args)) or {}
+        return invokes.answer(args.token, dict(args.args), invokes.InvokeContext()) or {}
 
 
 class DeployedMonitor(mocks.MockMonitor):
@@ -426,7 +426,7 @@ def test_key_policy_statements_follow_aws_default_statement() -> None:
     policy = json.loads(inputs["data-key"]["policy"])
     assert policy["Statement"] == [
         {"Sid": "Enable IAM User Permissions", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{engine.ACCOUNT_ID}:root"}, "Action": "kms:*", "Resource": "*"},
+         "Principal": {"AWS": f"arn:aws:iam::{invokes.DEFAULT_ACCOUNT_ID}:root"}, "Action": "kms:*", "Resource": "*"},
         {"Sid": "PartnerDecrypt", "Effect": "Allow",
          "Principal": {"AWS": ["arn:aws:iam::123456789012:reader", "arn:aws:iam::210987654321:root"]},
          "Action": "kms:Decrypt", "Resource": "*"},

@@ -41,7 +41,7 @@ def test_dev_stack_json_has_no_diagnostic_at_all() -> None:
     assert document["diagnostics"] == []
     assert document["summary"] == {"resources": 17,  # with the default aws provider
                                    "mandatory": 0, "advisory": 0, "passed": True,
-                                   "unansweredInvokes": [], "undecryptedSecrets": []}
+                                   "unansweredInvokes": [], "placeholderInvokes": {}, "undecryptedSecrets": []}
     buckets = sorted(r["name"] for r in document["resources"] if r["type"] == "aws:s3/bucket:Bucket")
     assert buckets == ["access-logs", "data", "ledger"]
 
@@ -151,10 +151,14 @@ def test_lookups_are_answered_or_named_and_secure_config_is_reported() -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)["summary"]
     assert summary["unansweredInvokes"] == ["aws:ssm/getParameter:getParameter"]
+    assert summary["placeholderInvokes"] == {
+        "aws:ssm/getParameter:getParameter": ["arn", "id", "insecureValue", "region", "type", "value", "version"]}
     assert summary["undecryptedSecrets"] == ["sample-lookups:apiToken"]
     text = preview(PROGRAMS / "lookups", "--color", "never").stdout
-    assert "could not answer (their results were empty): aws:ssm/getParameter:getParameter" in text
-    assert "cannot be decrypted offline; the program saw them as unset: sample-lookups:apiToken" in text
+    assert "Invokes answered with placeholders" in text
+    assert "    aws:ssm/getParameter:getParameter: arn, id, insecureValue, region, type, value, version\n" in text
+    assert "secret placeholders (whatever is computed from them is unknown to the policies): " \
+           "sample-lookups:apiToken; Pulumi.dev.yaml has no 'encryptionsalt'" in text
 
 
 def test_answered_invokes_have_plausible_values() -> None:

@@ -25,7 +25,7 @@ from pulumi.runtime.settings import ROOT
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
-from bucketguard.preview import engine
+from bucketguard.preview import engine, invokes
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -69,7 +69,8 @@ class Capture:
     project: str
     stack: str
     resources: list[Registration] = field(default_factory=list)
-    unanswered_invokes: list[str] = field(default_factory=list)
+    unanswered_invokes: list[str] = field(default_factory=list)  # no known answer nor pin
+    placeholder_invokes: dict[str, list[str]] = field(default_factory=dict)  # token -> fields made up
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) from pulumi.log / Engine.Log
     output: list[str] = field(default_factory=list)  # the program's own stdout and stderr lines
     transforms_run: int = 0
@@ -85,12 +86,13 @@ class Capture:
 
 
 class _OfflineMocks(mocks.Mocks):
-    def __init__(self, capture: Capture) -> None:
+    def __init__(self, capture: Capture, invoke_context: invokes.InvokeContext) -> None:
         self.capture = capture
+        self.invoke_context = invoke_context
 
     def call(self, args: mocks.MockCallArgs) -> Any:
         # A plain dict: the mock monitor iterates the failures of a returned tuple even when None.
-        answer = engine.answer_invoke(args.token, dict(args.args))
+        answer = invokes.answer(args.token, dict(args.args), self.invoke_context)
         if answer is None:
             if args.token not in self.capture.unanswered_invokes:
                 self.capture.unanswered_invokes.append(args.token)
@@ -127,8 +129,9 @@ class CapturingMonitor(mocks.MockMonitor):
     carry the whole chain of component types. Registrations are recorded with engine URNs.
     """
 
-    def __init__(self, capture: Capture, on_register: Callable[[Registration], None] | None = None) -> None:
-        super().__init__(_OfflineMocks(capture))
+    def __init__(self, capture: Capture, on_register: Callable[[Registration], None] | None = None,
+                 invoke_context: invokes.InvokeContext | None = None) -> None:
+        super().__init__(_OfflineMocks(capture, invoke_context or invokes.InvokeContext()))
         self.capture = capture
         self.on_register = on_register
         self._engine_urns: dict[str, str] = {}
@@ -228,6 +231,7 @@ def capture_program(
     secret_keys: list[str] | None = None,
     into: Capture | None = None,
     on_register: Callable[[Registration], None] | None = None,
+    invoke_context: invokes.InvokeContext | None = None,
 ) -> Capture:
     """Run `program` (a callable that declares resources) as a preview and return what it
     registered. Exceptions from the program propagate after the runtime has settled; pass `into`
@@ -244,7 +248,7 @@ def capture_program(
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         try:
-            monitor = CapturingMonitor(capture, on_register)
+            monitor = CapturingMonitor(capture, on_register, invoke_context)
             mocks.set_mocks(monitor.mocks, project=project, stack=stack, preview=True, monitor=monitor)
             settings = pulumi.runtime.settings.SETTINGS
             settings.engine = _LogCapture(capture)
@@ -269,6 +273,7 @@ def capture_program_dir(
     secret_keys: list[str] | None = None,
     into: Capture | None = None,
     on_register: Callable[[Registration], None] | None = None,
+    invoke_context: invokes.InvokeContext | None = None,
 ) -> Capture:
     """Run a Python program's entry file (`__main__.py` or the `main:` of Pulumi.yaml) as a preview,
     with its folder as working directory and first on sys.path, as the language host does."""
@@ -287,7 +292,7 @@ def capture_program_dir(
     try:
         return capture_program(
             program, project=project, stack=stack, config=config, secret_keys=secret_keys, into=into,
-            on_register=on_register,
+            on_register=on_register, invoke_context=invoke_context,
         )
     finally:
         os.chdir(previous)

@@ -10,10 +10,10 @@ enclosing top-level property can be unknown in the plan (we always take that wor
 from __future__ import annotations
 
 import hashlib
-import json
 from typing import Any
 
 from bucketguard.preview import autonaming
+from bucketguard.preview.invokes import mask_made_up
 from bucketguard.rules import UNKNOWN, is_unknown
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -48,7 +48,9 @@ def autonamed_property(type_token: str) -> str | None:
 
 def check(type_token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
     """The inputs after the provider's Check, as the analyzer's Analyze call receives them."""
-    checked = {k: v for k, v in inputs.items() if not k.startswith("__")}
+    # A value built from an invoke placeholder or an undecrypted secret is unknown here, so that no
+    # policy judges a made-up value as if it were the real one.
+    checked = {k: mask_made_up(v, UNKNOWN) for k, v in inputs.items() if not k.startswith("__")}
     rule = autonaming.rule_for(type_token)
     if rule is not None and checked.get(rule.property) in (None, "") and not any(
             checked.get(p) not in (None, "") for p in rule.unless_set):
@@ -129,40 +131,3 @@ def planned_outputs(type_token: str, checked_inputs: dict[str, Any], custom: boo
         outputs.setdefault(key, UNKNOWN)
     return outputs
 
-
-ACCOUNT_ID = "123456789012"
-REGION = "us-east-1"
-
-# Invokes answered offline with fixed plausible values (token -> result); answer_invoke also
-# answers kms.getAlias and iam.getPolicyDocument from their arguments.
-INVOKE_RESULTS: dict[str, dict[str, Any]] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": {
-        "accountId": ACCOUNT_ID,
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/offline-preview",
-        "id": ACCOUNT_ID,
-        "userId": "AIDAOFFLINEPREVIEW",
-    },
-    "aws:index/getRegion:getRegion": {"name": REGION, "region": REGION, "id": REGION,
-                                      "description": "US East (N. Virginia)",
-                                      "endpoint": f"ec2.{REGION}.amazonaws.com"},
-    "aws:index/getPartition:getPartition": {"partition": "aws", "id": "aws", "dnsSuffix": "amazonaws.com",
-                                            "reverseDnsPrefix": "com.amazonaws"},
-    "aws:index/getAvailabilityZones:getAvailabilityZones": {
-        "names": [f"{REGION}a", f"{REGION}b", f"{REGION}c"],
-        "zoneIds": ["use1-az1", "use1-az2", "use1-az4"], "id": REGION, "state": "available"},
-}
-
-
-def answer_invoke(token: str, args: dict[str, Any]) -> dict[str, Any] | None:
-    """A plausible result for an invoke, or None when the offline preview cannot answer it."""
-    if token == "aws:kms/getAlias:getAlias":
-        alias = str(args.get("name", "alias/unknown"))
-        key_id = "00000000-0000-4000-8000-" + hashlib.sha256(alias.encode()).hexdigest()[:12]
-        return {"name": alias, "id": alias, "arn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:{alias}",
-                "targetKeyId": key_id, "targetKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/{key_id}"}
-    if token == "aws:iam/getPolicyDocument:getPolicyDocument":
-        statements = args.get("statements") or []
-        document = {"Version": "2012-10-17", "Statement": statements}
-        return {"json": json.dumps(document), "minifiedJson": json.dumps(document, separators=(",", ":")),
-                "id": "offline"}
-    return INVOKE_RESULTS.get(token)

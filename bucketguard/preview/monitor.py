@@ -41,7 +41,7 @@ from pulumi.runtime.proto import (
     resource_pb2_grpc,
 )
 
-from bucketguard.preview import engine
+from bucketguard.preview import engine, invokes
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.rules import UNKNOWN
 
@@ -160,7 +160,12 @@ class Deployment:
         self.secret_keys = frozenset(secret_keys)
         self.on_register = on_register
         self.prior = prior
-        self.invoke_answer = invoke_answer or engine.answer_invoke
+        if invoke_answer is None:
+            context = invokes.InvokeContext.from_config(self.config)
+
+            def invoke_answer(token: str, args: dict[str, Any]) -> dict[str, Any] | None:
+                return invokes.answer(token, args, context)
+        self.invoke_answer = invoke_answer
         self.by_urn: dict[str, Registration] = {}
         self.transforms_by_urn: dict[str, list[callback_pb2.Callback]] = {}
         self.stack_transforms: list[callback_pb2.Callback] = []

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from bucketguard.preview.secrets import RuntimeConfig, StackSecrets, contains_secure, runtime_config
+
 
 class ProjectError(Exception):
     """A broken project or stack file: names the file and the problem."""
@@ -24,8 +26,9 @@ class Project:
     main: Path
     stack: str
     config: dict[str, Any] = field(default_factory=dict)  # "namespace:key" -> value (JSON-able)
-    secret_keys: list[str] = field(default_factory=list)  # `secure:` values: unknown offline
+    secret_keys: list[str] = field(default_factory=list)  # keys holding `secure:` values
     runtime_options: dict[str, Any] = field(default_factory=dict)  # Pulumi.yaml `runtime.options`
+    secrets: StackSecrets | None = None  # the stack file's secure values and encryption state
 
     @property
     def program_dir(self) -> Path:
@@ -93,23 +96,47 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
 
     stack_file = folder / f"Pulumi.{stack}.yaml"
     secret_keys: list[str] = []
+    secrets: StackSecrets | None = None
     if stack_file.exists():
         stack_data = _read_yaml(stack_file)
         stack_config = stack_data.get("config") if isinstance(stack_data, dict) else None
         if stack_config is not None and not isinstance(stack_config, dict):
             raise ProjectError(f"{stack_file}: 'config' must be a map of keys to values")
+        secure_values: dict[str, Any] = {}
         for key, value in (stack_config or {}).items():
             full = _full_key(name, key)
-            if isinstance(value, dict) and set(value) == {"secure"}:
-                secret_keys.append(full)  # ciphertext: cannot be decrypted offline
+            if contains_secure(value):  # a ciphertext, or an object or list holding some
+                secret_keys.append(full)
+                secure_values[full] = value
+                config.pop(full, None)
                 continue
             config[full] = value
+        if secure_values:
+            state = stack_data if isinstance(stack_data, dict) else {}
+            secrets = StackSecrets(stack_file, secure_values, _optional_str(state, "encryptionsalt", stack_file),
+                                   _optional_str(state, "secretsprovider", stack_file),
+                                   _optional_str(state, "encryptedkey", stack_file))
     elif stack is not None and any(folder.glob("Pulumi.*.yaml")):
         raise ProjectError(f"{stack_file}: no such stack file (stacks here: "
                            + ", ".join(sorted(p.name for p in folder.glob('Pulumi.*.yaml'))) + ")")
-    return Project(folder, name, "python", main, stack, config, secret_keys, dict(options or {}))
+    return Project(folder, name, "python", main, stack, config, secret_keys, dict(options or {}), secrets)
+
+
+def _optional_str(data: dict[str, Any], key: str, path: Path) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ProjectError(f"{path}: '{key}' must be a string, not {type(value).__name__}")
+    return value or None
 
 
 def config_for_runtime(project: Project) -> dict[str, str]:
-    """Config as the language host passes it to the program: strings, objects as JSON."""
+    """The stack's plain config as the language host passes it: strings, objects as JSON (no
+    secure values: `program_config` adds those)."""
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in project.config.items()}
+
+
+def program_config(project: Project, environ: dict[str, str] | None = None) -> RuntimeConfig:
+    """The config the program runs with: plain values, and each `secure:` value decrypted (a
+    passphrase-encrypted stack and PULUMI_CONFIG_PASSPHRASE[_FILE] set) or a secret placeholder.
+    Raises SecretsError for a wrong passphrase or a broken ciphertext."""
+    return runtime_config(project.config, project.secrets, environ)

@@ -32,9 +32,10 @@ class PreviewResult:
     program: Path
     diagnostics: list[Diagnostic]
     packs: list[tuple[str, str, list[PolicyMeta]]]  # (name, version, policies)
-    undecrypted_secrets: list[str] = field(default_factory=list)
+    undecrypted_secrets: list[str] = field(default_factory=list)  # secure keys the program saw as placeholders
     timings: dict[str, float] = field(default_factory=dict)
     state: StateSummary | None = None  # set when previewing against, or analyzing, an exported state
+    undecrypted_reason: str | None = None  # why secure keys were not decrypted
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -156,12 +157,17 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
                 lines.append(f"          {text}")
     lines.append("")
 
-    if cap.unanswered_invokes:
-        lines.append("Invokes the offline preview could not answer (their results were empty): "
-                     + ", ".join(cap.unanswered_invokes))
+    if cap.placeholder_invokes:
+        lines.append("Invokes answered with placeholders (made-up values of the declared types; pin real "
+                     "answers with --invoke-answers FILE):")
+        lines.extend(f"    {token}: {', '.join(fields)}" for token, fields in cap.placeholder_invokes.items())
+    empty = [token for token in cap.unanswered_invokes if token not in cap.placeholder_invokes]
+    if empty:
+        lines.append("Invokes the offline preview could not answer (their results were empty): " + ", ".join(empty))
     if result.undecrypted_secrets:
-        lines.append("Secure config values cannot be decrypted offline; the program saw them as unset: "
-                     + ", ".join(result.undecrypted_secrets))
+        lines.append("Secure config values the program saw as secret placeholders (whatever is computed "
+                     "from them is unknown to the policies): " + ", ".join(result.undecrypted_secrets)
+                     + (f"; {result.undecrypted_reason}" if result.undecrypted_reason else ""))
     if state is not None and state.pending_operations:
         lines.append("The state records operations the Pulumi CLI was interrupted in:")
         lines.extend(f"    * {urn}, interrupted while {operation}" for urn, operation in state.pending_operations)
@@ -221,6 +227,7 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "advisory": len(result.advisory),
             "passed": not result.mandatory,
             "unansweredInvokes": cap.unanswered_invokes,
+            "placeholderInvokes": cap.placeholder_invokes,
             "undecryptedSecrets": result.undecrypted_secrets,
         },
         "logs": [{"severity": severity, "message": message} for severity, message in cap.logs],
