@@ -232,3 +232,35 @@ def test_placeholders_made_in_the_program_process_are_reported_back(tmp_path: Pa
     assert list(placeholders) == ["aws:route53/getZone:getZone"]
     assert "zoneId" in placeholders["aws:route53/getZone:getZone"]
     assert "name" not in placeholders["aws:route53/getZone:getZone"]  # echoed from the arguments
+
+
+OLD_SDK_PROGRAM = """
+import pulumi_aws as aws
+
+key = aws.kms.get_key(key_id="alias/reports")
+zone = aws.route53.get_zone(name="example.com", private_zone=False)
+reports = aws.s3.BucketV2("reports")
+aws.s3.BucketServerSideEncryptionConfigurationV2("reports-encryption", bucket=reports.id, rules=[{
+    "apply_server_side_encryption_by_default": {"sse_algorithm": "aws:kms", "kms_master_key_id": key.arn}}])
+aws.route53.Record("reports-cname", zone_id=zone.zone_id, name=f"reports.{zone.name}", type="CNAME", ttl=300,
+                   records=[reports.bucket_regional_domain_name])
+"""
+
+
+@pytest.mark.protocol
+@pytest.mark.slow
+def test_lookup_fields_are_filled_by_an_old_sdk_in_its_own_virtualenv(tmp_path: Path) -> None:
+    """pulumi 3.60 has only `invoke` (its `_output` functions lift the plain one): the shapes work there too."""
+    from venvs import SDK_FLOOR, program_venv
+
+    (tmp_path / "Pulumi.yaml").write_text(
+        f"name: old-sdk\nruntime:\n  name: python\n  options:\n    virtualenv: {program_venv(*SDK_FLOOR)}\n")
+    (tmp_path / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
+    (tmp_path / "__main__.py").write_text(OLD_SDK_PROGRAM)
+    result = preview(tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert "default_6_55_0" in {r["name"] for r in document["resources"]}
+    assert {r["name"] for r in document["resources"] if r["type"] == "aws:route53/record:Record"} == {"reports-cname"}
+    placeholders = document["summary"]["placeholderInvokes"]
+    assert "zoneId" in placeholders["aws:route53/getZone:getZone"] and "arn" in placeholders["aws:kms/getKey:getKey"]
