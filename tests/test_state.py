@@ -279,3 +279,48 @@ def test_inline_encryption_dropped_from_the_program_stays_in_the_planned_state(t
     assert "serverSideEncryptionConfiguration" not in step.inputs
     assert step.outputs["serverSideEncryptionConfiguration"] == inline
     assert step.id == "acme-b" and step.outputs["arn"] == "arn:aws:s3:::acme-b"
+
+
+def passphrase_stack(passphrase: str) -> tuple[str, Any]:
+    """A passphrase secrets provider's salt state and its encrypter, as pulumi/pulumi
+    `pkg/secrets/passphrase/manager.go` and `config/crypt.go` make them (PBKDF2-SHA256, 1e6 rounds,
+    AES-256-GCM, `v1:<nonce>:<sealed>`)."""
+    import base64
+    import hashlib
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    salt = b"saltsalt"
+    key = hashlib.pbkdf2_hmac("sha256", passphrase.encode(), salt, 1_000_000, 32)
+
+    def encrypt(plaintext: str, nonce: bytes = b"\x01" * 12) -> str:
+        sealed = AESGCM(key).encrypt(nonce, plaintext.encode(), None)
+        return f"v1:{base64.b64encode(nonce).decode()}:{base64.b64encode(sealed).decode()}"
+
+    check = encrypt("pulumi", bytes(12))
+    return f"v1:{base64.b64encode(salt).decode()}:{check}", encrypt
+
+
+def test_passphrase_secrets_open_with_the_stacks_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bucketguard.preview.state import load_state
+
+    salt, encrypt = passphrase_stack("correct horse")
+    key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    record = {"urn": "urn:pulumi:dev::p::" + CONFIGURATION + "::c", "custom": True, "id": "b", "type": CONFIGURATION,
+              "inputs": {"bucket": "b", "rules": [{"applyServerSideEncryptionByDefault": {
+                  "sseAlgorithm": "aws:kms", "kmsMasterKeyId": {SIG: SECRET, "ciphertext": encrypt(json.dumps(key_arn))}}}]}}
+    path = write(tmp_path / "state.json", export([record], secrets={"type": "passphrase", "state": {"salt": salt}}))
+
+    def key_of(state: StackState) -> Any:
+        return state.resources[0].inputs["rules"][0]["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE", raising=False)
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE_FILE", raising=False)
+    assert key_of(load_state(path)) == {SIG: SECRET, "value": UNKNOWN}  # no passphrase: unknown
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "correct horse")
+    opened = load_state(path)
+    assert key_of(opened) == {SIG: SECRET, "value": key_arn}
+    assert opened.undecrypted_secrets == 0
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "wrong")
+    with pytest.raises(StateError, match="incorrect passphrase"):
+        load_state(path)

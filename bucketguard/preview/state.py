@@ -344,16 +344,6 @@ def passphrase_decrypter(path: Path, providers: Any, environ: Mapping[str, str])
     return decrypt
 
 
-def passphrase_salt(path: Path) -> str | None:
-    """The passphrase provider's salt in a state file (`deployment.secrets_providers.state.salt`), if any."""
-    try:
-        providers = (json.loads(path.read_text()).get("deployment") or {}).get("secrets_providers") or {}
-        salt = (providers.get("state") or {}).get("salt") if providers.get("type") == "passphrase" else None
-    except (OSError, ValueError, AttributeError):
-        return None
-    return salt if isinstance(salt, str) else None
-
-
 def load_state(path: Path, *, project: str | None = None, stack: str | None = None) -> StackState:
     """`read_state` with a passphrase stack's secrets decrypted when PULUMI_CONFIG_PASSPHRASE(_FILE) is set."""
     return read_state(path, project=project, stack=stack, secrets_environ=os.environ)
