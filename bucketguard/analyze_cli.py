@@ -11,8 +11,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bucketguard.cli import default_pack_dir
-from bucketguard.cli_common import Broken, read_pack_config
+from bucketguard.cli_common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
 from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
@@ -35,14 +34,7 @@ def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyP
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    pack_dirs = [p.resolve() for p in (args.policy_packs or [default_pack_dir()])]
-    config_paths: list[Path] = args.pack_configs or []
-    if len(config_paths) > len(pack_dirs):
-        raise Broken("more --policy-pack-config files than policy packs; give one per --policy-pack, in order")
-    pack_configs = [read_pack_config(p) for p in config_paths]
-    for pack_dir in pack_dirs:
-        if not (pack_dir / "PulumiPolicy.yaml").exists():
-            raise Broken(f"{pack_dir}: not a policy pack folder (no PulumiPolicy.yaml)")
+    chosen = policy_packs(args.policy_packs, args.pack_configs)
     try:
         state = load_state(args.state, project=args.project, stack=args.stack)
     except StateError as error:
@@ -51,11 +43,10 @@ def run_analyze(args: argparse.Namespace) -> int:
     resources = [registration_of(r) for r in state.live()]
 
     diagnostics: list[Diagnostic] = []
-    packs = start_packs(pack_dirs, project, stack)
+    packs = start_packs([choice.folder for choice in chosen], project, stack)
     try:
-        for index, pack in enumerate(packs):
-            source = str(config_paths[index]) if index < len(config_paths) else "policy pack config"
-            pack.configure(pack_configs[index] if index < len(pack_configs) else None, source)
+        for pack, choice in zip(packs, chosen, strict=True):
+            pack.configure(choice.config, choice.config_source)
         for resource in resources:
             for pack in packs:
                 diagnostics.extend(pack.analyze(resource))

@@ -21,7 +21,7 @@ from bucketguard.audit import (
     misplaced_key,
     plan_fix,
 )
-from bucketguard.cli_common import Broken
+from bucketguard.cli_common import Broken, read_json_file
 from bucketguard.settings import EncryptionSettings, describe_validation_error
 
 PLAN_FORMAT = 1
@@ -81,12 +81,7 @@ def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, audit
 
 def read_plan(path: Path, max_age_hours: float, now: datetime | None = None) -> Plan:
     """The plan in `path`, or Broken naming what is wrong with it (unreadable, malformed, too old)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise Broken(f"{path}: plan file not found") from None
-    except json.JSONDecodeError as error:
-        raise Broken(f"{path}: not valid JSON: {error}") from None
+    data = read_json_file(path, "plan file")
     if not isinstance(data, dict) or data.get("format") != PLAN_FORMAT:
         raise Broken(f"{path}: not a bucketguard audit plan (format {PLAN_FORMAT}); write one with --plan")
     try:

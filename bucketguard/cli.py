@@ -12,22 +12,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, policy_packs, read_json_file, read_pack_config
 
 __all__ = ["EXIT_BROKEN", "EXIT_OK", "EXIT_VIOLATION", "Broken", "main", "read_pack_config"]
 
 # Modules only the extras bring (`pip install bucketguard` is the pack's light core).
 CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws", "rich"})
-
-
-def default_pack_dir() -> Path:
-    """bucketguard's own pack folder: `policies/` of the source tree this package runs from."""
-    folder = Path(__file__).resolve().parent.parent / "policies"
-    if not (folder / "PulumiPolicy.yaml").is_file():
-        # An installed wheel has no pack folder: a pack is a folder the engine starts on its own.
-        raise Broken("bucketguard's own pack is not part of the installed package; pass --policy-pack DIR "
-                     "(the folder `./run pack` prints in bucketguard's repository, or your published pack)")
-    return folder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -120,10 +110,7 @@ def read_stack_reference_outputs(path: Path | None) -> dict[str, dict[str, Any]]
     """`{"org/project/stack": {"output": value, ...}}`, the outputs a StackReference reads offline."""
     if path is None:
         return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise Broken(f"{path}: cannot read stack reference outputs: {error}") from None
+    data = read_json_file(path, "stack reference outputs file")
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
         raise Broken(f'{path}: must map stack names to their outputs, e.g. {{"acme/net/prod": {{"vpcId": "vpc-1"}}}}')
     return data
@@ -169,24 +156,14 @@ def preview(args: argparse.Namespace) -> int:
             raise Broken(str(error)) from None
         region = project.config.get("aws:region")
         prior = Prior(state, provider_region=region if isinstance(region, str) else None)
-    pack_dirs = [p.resolve() for p in (args.policy_packs or [default_pack_dir()])]
-    config_paths = args.pack_configs or []
-    if len(config_paths) > len(pack_dirs):
-        raise Broken("more --policy-pack-config files than policy packs; give one per --policy-pack, in order")
-    pack_configs = [read_pack_config(p) for p in config_paths]
-    for pack_dir in pack_dirs:
-        if not (pack_dir / "PulumiPolicy.yaml").exists():
-            raise Broken(f"{pack_dir}: not a policy pack folder (no PulumiPolicy.yaml)")
+    chosen = policy_packs(args.policy_packs, args.pack_configs)
+    pack_dirs = [choice.folder for choice in chosen]
 
     def start(pack_dir: Path) -> PolicyPackProcess:
         return PolicyPackProcess(pack_dir, project=project.name, stack=project.stack,
                                  config=config_for_runtime(project))
 
-    configs = [
-        (pack_configs[i] if i < len(pack_configs) else None,
-         str(config_paths[i]) if i < len(config_paths) else "policy pack config")
-        for i in range(len(pack_dirs))
-    ]
+    configs = [(choice.config, choice.config_source) for choice in chosen]
     with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
             tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]

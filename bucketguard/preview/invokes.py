@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import RootModel, ValidationError
 
+from bucketguard.cli_common import read_json_file
 from bucketguard.preview.secrets import UNDECRYPTED_MARKER
 
 # Every placeholder string the shapes module makes up contains this (keep in step with it).
@@ -118,12 +119,7 @@ def read_placeholder_report(report_file: Path) -> dict[str, list[str]]:
 def load_pinned_answers(path: Path) -> dict[str, dict[str, Any]]:
     """Read a `--invoke-answers` file: a JSON object keyed by invoke token, each an object of the
     result's fields (camelCase, as the provider returns them)."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise InvokeAnswersError(f"{path}: invoke answers file not found") from None
-    except json.JSONDecodeError as error:
-        raise InvokeAnswersError(f"{path}: not valid JSON: {error}") from None
+    data = read_json_file(path, "invoke answers file", InvokeAnswersError)
     try:
         return _PinnedAnswers.model_validate(data).root
     except ValidationError as error:
