@@ -3,6 +3,24 @@ they register, exactly as the offline preview does."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
+from audit_server import moto_endpoint, reset, s3_client
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """moto's S3/STS/Organizations server, one per test module (the audit's tests)."""
+    yield from moto_endpoint()
+
+
+@pytest.fixture
+def s3(endpoint: str) -> Any:
+    """A client of that server, with the server's state reset."""
+    reset(endpoint)
+    return s3_client(endpoint)

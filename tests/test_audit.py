@@ -4,29 +4,17 @@ stopped here (no in-process patching), driven through the command line."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import FaultyS3, encrypt, moto_endpoint, reset, s3_client, state
+from audit_server import FaultyS3, encrypt, state
 from audit_server import run_audit as audit
 from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 KEY_A = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_B = "arn:aws:kms:us-east-1:123456789012:key/00000000-1111-2222-3333-444444444444"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    yield from moto_endpoint()
-
-
-@pytest.fixture
-def s3(endpoint: str) -> Any:
-    reset(endpoint)
-    return s3_client(endpoint)
 
 
 def verdicts(document: Any) -> dict[str, tuple[str, set[tuple[str, str]]]]:

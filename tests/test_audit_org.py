@@ -6,7 +6,6 @@ and every API call recorded and compared with the shipped IAM documents."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
-from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, moto_endpoint, reset, run_audit, s3_client, state
+from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, reset, run_audit, s3_client, state
 
 from bucketguard import audit_iam
 
@@ -40,11 +39,6 @@ IAM_ACTION = {"ListBuckets": "s3:ListAllMyBuckets", "GetBucketLocation": "s3:Get
 def owner_of(bucket: str) -> str:
     """The account a test bucket belongs to: every bucket name here ends with its account id."""
     return bucket.rsplit("-", 1)[-1]
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    yield from moto_endpoint()
 
 
 class Organization:

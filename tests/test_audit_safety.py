@@ -5,12 +5,11 @@ are never touched, a fix never lowers or misplaces encryption, the fix setting o
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, moto_endpoint, reset, run_audit, s3_client, state
+from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, run_audit, s3_client, state
 
 pytestmark = pytest.mark.slow
 OTHER_ACCOUNT = "222222222222"
@@ -19,17 +18,6 @@ KEY_B = f"arn:aws:kms:us-east-1:{DEFAULT_ACCOUNT}:key/00000000-1111-2222-3333-44
 KEY_WEST = f"arn:aws:kms:eu-west-1:{DEFAULT_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_OTHER_ACCOUNT = f"arn:aws:kms:us-east-1:{OTHER_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    yield from moto_endpoint()
-
-
-@pytest.fixture
-def s3(endpoint: str) -> Any:
-    reset(endpoint)
-    return s3_client(endpoint)
 
 
 def pack_config(tmp_path: Path, config: dict[str, Any]) -> Path:
