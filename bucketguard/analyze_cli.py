@@ -6,15 +6,13 @@ AnalyzeStack once with every resource's state outputs; resources pending deletio
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bucketguard.cli_common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
-from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
+from bucketguard.preview.report import PreviewResult, write_result
 from bucketguard.preview.state import StateError, existing_stack_findings, load_state, registration_of
 
 
@@ -61,11 +59,4 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     result = PreviewResult(Capture(project, stack, resources), args.state, diagnostics, described)
     existing_stack_findings(result, state, analyze=True)
-    if args.sarif:
-        args.sarif.write_text(json.dumps(to_sarif(result, Path.cwd()), indent=2) + "\n")
-    if args.json:
-        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
-    else:
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-        sys.stdout.write(render_text(result, color))
-    return result.exit_code()
+    return write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, base=Path.cwd())

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -121,7 +120,7 @@ def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
     from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, program_config
-    from bucketguard.preview.report import PreviewResult, render_text, to_json, to_sarif
+    from bucketguard.preview.report import PreviewResult, write_result
     from bucketguard.preview.secrets import SecretsError
     from bucketguard.preview.session import run_program_streaming
 
@@ -201,14 +200,7 @@ def preview(args: argparse.Namespace) -> int:
         from bucketguard.preview.state import existing_stack_findings
 
         existing_stack_findings(result, prior.state)
-    if args.sarif:
-        args.sarif.write_text(json.dumps(to_sarif(result, project.folder), indent=2) + "\n")
-    if args.json:
-        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
-    else:
-        color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-        sys.stdout.write(render_text(result, color))
-    return result.exit_code()
+    return write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, base=project.folder)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

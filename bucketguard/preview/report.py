@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -309,3 +311,15 @@ def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
         ])
         for pack_name, version, policies in result.packs
     ])
+
+
+def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str, base: Path) -> int:
+    """Print the result as `--json` or text (colour: auto|always|never), write `--sarif` if asked, and
+    return the command's exit code."""
+    if sarif:
+        sarif.write_text(json.dumps(to_sarif(result, base), indent=2) + "\n")
+    if as_json:
+        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+    else:
+        sys.stdout.write(render_text(result, color == "always" or (color == "auto" and sys.stdout.isatty())))
+    return result.exit_code()
