@@ -117,3 +117,61 @@ def test_a_program_killed_midway_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "exited with code 7 before it finished" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+AWS5_PROGRAM = '''
+import pulumi_aws as aws
+
+zone = aws.route53.get_zone(name="example.com")
+aws.s3.Bucket("bare", tags={"zone": zone.zone_id})
+encrypted = aws.s3.Bucket("encrypted")
+aws.s3.BucketServerSideEncryptionConfigurationV2(
+    "encrypted-encryption",
+    bucket=encrypted.id,
+    rules=[aws.s3.BucketServerSideEncryptionConfigurationV2RuleArgs(
+        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms"),
+        bucket_key_enabled=True,
+    )],
+)
+'''
+
+NATIVE_PROGRAM = '''
+import pulumi_aws_native as native
+
+key = native.kms.get_key(key_id="alias/shared")
+native.s3.Bucket("bare")
+native.s3.Bucket("encrypted", bucket_encryption=native.s3.BucketEncryptionArgs(
+    server_side_encryption_configuration=[native.s3.BucketServerSideEncryptionRuleArgs(
+        bucket_key_enabled=True,
+        server_side_encryption_by_default=native.s3.BucketServerSideEncryptionByDefaultArgs(
+            sse_algorithm="aws:kms", kms_master_key_id=key.arn),
+    )],
+))
+'''
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("requirements", "program", "bucket_type", "default_provider", "lookup"), [
+    (("pulumi==3.60.0", "pulumi-aws==5.43.0"), AWS5_PROGRAM, "aws:s3/bucket:Bucket", "default_5_43_0",
+     ("aws:route53/getZone:getZone", "zoneId")),
+    # pulumi-aws-native 1.84 needs pulumi>=3.231 (its metadata).
+    (("pulumi==3.231.0", "pulumi-aws-native==1.84.0"), NATIVE_PROGRAM, "aws-native:s3:Bucket", "default_1_84_0",
+     ("aws-native:kms:getKey", "arn")),
+], ids=["pulumi-aws-5", "aws-native"])
+def test_pulumi_aws_5_and_aws_native_programs_are_judged_in_their_own_virtualenvs(
+        tmp_path: Path, requirements: tuple[str, ...], program: str, bucket_type: str, default_provider: str,
+        lookup: tuple[str, str]) -> None:
+    venv = program_venv(*requirements)
+    folder = write_program(tmp_path / "program", str(venv), program)
+    result = preview(folder, "--json")
+    assert result.returncode == 1, result.stderr
+    document = json.loads(result.stdout)
+    buckets = {r["name"] for r in document["resources"] if r["type"] == bucket_type}
+    assert buckets == {"bare", "encrypted"}
+    assert default_provider in {r["name"] for r in document["resources"]}  # the program's own provider SDK
+    token, field = lookup  # the lookup's result type, read from the program's SDK, got a placeholder field
+    assert field in document["summary"]["placeholderInvokes"][token]
+    mandatory = {(d["policyName"], d["urn"].rsplit("::", 1)[-1]) for d in document["diagnostics"]
+                 if d["enforcementLevel"] == "mandatory"}
+    assert mandatory == {("s3-bucket-encryption-declared", "bare")}

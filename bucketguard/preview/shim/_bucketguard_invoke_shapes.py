@@ -179,7 +179,12 @@ def placeholder_value(hint: Any, field: str, token: str, context: InvokeContext,
         return 1
     if hint is float:
         return 1.0
-    if hint is str or hint is Any or isinstance(hint, (str, typing.ForwardRef)):
+    if hint is Any:
+        # SDKs type JSON-valued fields (policies, documents) as Any, and their generated result
+        # classes check them with `if value and not isinstance(value, dict)`: an empty object is a
+        # JSON value that passes whatever that type is (aws-native's kms.getKey `keyPolicy`).
+        return {}
+    if hint is str or isinstance(hint, (str, typing.ForwardRef)):
         return placeholder_string(field, token, context)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return next(iter(hint))
