@@ -15,20 +15,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' moto server, started the same way
 
 import boto3  # noqa: E402
+from audit_server import start_moto  # noqa: E402
 
 from bucketguard.audit import audit_policy_config, s3_client  # noqa: E402
 from bucketguard.audit_org import RoleAccess, audit_organization, list_accounts  # noqa: E402
@@ -37,24 +36,6 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
 LEVELS = ((1, 1), (2, 4), (4, 8), (4, 16))  # (accounts at once, buckets at once per account)
 ROLE = "bucketguard-audit"
-
-
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    for _ in range(150):
-        try:
-            opener.open(f"{url}/moto-api/", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("moto server did not start")
 
 
 def populate(endpoint: str, accounts: int, buckets: int) -> list[str]:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from audit_server import moto_endpoint, reset, s3_client
 
+from bucketguard.preview.analyzer import PolicyPackProcess
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -24,3 +26,11 @@ def s3(endpoint: str) -> Any:
     """A client of that server, with the server's state reset."""
     reset(endpoint)
     return s3_client(endpoint)
+
+
+@pytest.fixture(scope="module")
+def pack() -> Iterator[PolicyPackProcess]:
+    """bucketguard's pack started as the engine starts it, with its default config (one per module)."""
+    with PolicyPackProcess(ROOT / "policies", project="proj", stack="dev") as process:
+        process.configure()
+        yield process

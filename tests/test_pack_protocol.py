@@ -31,13 +31,6 @@ from bucketguard.preview.analyzer import PackError, PolicyPackProcess
 
 pytestmark = pytest.mark.protocol
 
-
-@pytest.fixture(scope="module")
-def pack() -> Iterator[PolicyPackProcess]:
-    with PolicyPackProcess(ROOT / "policies", project="proj", stack="dev") as process:
-        process.configure()
-        yield process
-
 # --- the compliant fixture and one change at a time --------------------------------------------
 
 def compliant(stack: Stack, **rule_changes: Any) -> str:

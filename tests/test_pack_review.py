@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import ROOT, UNKNOWN
+from helpers import UNKNOWN
 from pack_helpers import BUCKET, CONF, KEY, KEY_ARN, Stack, configured, rule, run, verdicts
 
 from bucketguard.preview.analyzer import PolicyPackProcess
@@ -18,13 +18,6 @@ pytestmark = pytest.mark.protocol
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
 HOME_CONFIG = {"aws:region": "eu-west-1", "aws:allowedAccountIds": '["123456789012"]'}
 BARE_ENTRIES = {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_ID, "alias/corp-s3"]}}
-
-
-@pytest.fixture(scope="module")
-def pack() -> Iterator[PolicyPackProcess]:
-    with PolicyPackProcess(ROOT / "policies", project="proj", stack="dev") as process:
-        process.configure()
-        yield process
 
 
 @pytest.fixture(scope="module")

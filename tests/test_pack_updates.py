@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from helpers import ROOT, UNKNOWN
+from helpers import UNKNOWN
 from pack_helpers import BUCKET, CONF, KEY, KEY_ARN, Stack, configured, rule, run, verdicts
 
 from bucketguard.preview.analyzer import PolicyPackProcess
@@ -19,13 +19,6 @@ pytestmark = pytest.mark.protocol
 
 AES = rule("AES256", bucket_key=False)
 KMS_STATE = rule("aws:kms", key=KEY_ARN)
-
-
-@pytest.fixture(scope="module")
-def pack() -> Iterator[PolicyPackProcess]:
-    with PolicyPackProcess(ROOT / "policies", project="proj", stack="dev") as process:
-        process.configure()
-        yield process
 
 
 @pytest.fixture(scope="module")
