@@ -107,7 +107,7 @@ PROGRAM_ALONE = """
 import sys
 from pathlib import Path
 from bucketguard.preview.interpreter import find_interpreter
-from bucketguard.preview.project import load_project
+from bucketguard.pulumi_files.project import load_project
 from bucketguard.preview.session import run_program_streaming
 project = load_project(Path(sys.argv[1]), "bench")
 interpreter = find_interpreter(project.folder, project.program_dir, project.runtime_options)

@@ -13,7 +13,7 @@ from bucketguard.cli_common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
 from bucketguard.preview.report import PreviewResult, write_result
-from bucketguard.preview.state import StateError, existing_stack_findings, load_state, registration_of
+from bucketguard.pulumi_files.state import StateError, existing_stack_findings, load_state, registration_of
 
 
 def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyPackProcess]:

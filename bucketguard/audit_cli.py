@@ -36,7 +36,7 @@ def fix_setting(args: argparse.Namespace, config: ResolvedConfig) -> EncryptionS
     judged by the same policies as the buckets: a setting that would still fail stops the audit (exit 2)."""
     values: dict[str, Any] = {}
     if (args.project_dir / "Pulumi.yaml").exists():
-        from bucketguard.preview.project import ProjectError, load_project
+        from bucketguard.pulumi_files.project import ProjectError, load_project
 
         try:
             defaults = load_project(args.project_dir, args.stack, need_program=False).config.get("bucketguard:defaults") or {}

@@ -119,10 +119,10 @@ def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview import invokes, remote
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
-    from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, program_config
     from bucketguard.preview.report import PreviewResult, write_result
-    from bucketguard.preview.secrets import SecretsError
     from bucketguard.preview.session import run_program_streaming
+    from bucketguard.pulumi_files.project import ProjectError, config_for_runtime, load_project, program_config
+    from bucketguard.pulumi_files.secrets import SecretsError
 
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
@@ -147,7 +147,7 @@ def preview(args: argparse.Namespace) -> int:
     stack_references = read_stack_reference_outputs(args.stack_reference_outputs)
     prior = None
     if args.state is not None:
-        from bucketguard.preview.state import Prior, StateError, load_state
+        from bucketguard.pulumi_files.state import Prior, StateError, load_state
 
         try:
             state = load_state(args.state, project=project.name, stack=project.stack)
@@ -197,7 +197,7 @@ def preview(args: argparse.Namespace) -> int:
     result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
                            undecrypted_reason=runtime_config.reason)
     if prior is not None:
-        from bucketguard.preview.state import existing_stack_findings
+        from bucketguard.pulumi_files.state import existing_stack_findings
 
         existing_stack_findings(result, prior.state)
     return write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, base=project.folder)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bucketguard.preview.capture import Capture, capture_program, capture_program_dir
-from bucketguard.preview.project import config_for_runtime, load_project
+from bucketguard.pulumi_files.project import config_for_runtime, load_project
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -32,7 +32,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 from bucketguard.preview.invokes import InvokeContext, answer
-from bucketguard.preview.project import config_for_runtime, load_project
+from bucketguard.pulumi_files.project import config_for_runtime, load_project
 
 SIG = "4dabf18193072939515e22adb298388d"
 SECRET = "1b47061264138c4ac30d75fd1eb44270"

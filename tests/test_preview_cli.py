@@ -163,7 +163,7 @@ def test_lookups_are_answered_or_named_and_secure_config_is_reported() -> None:
 
 def test_answered_invokes_have_plausible_values() -> None:
     from bucketguard.preview.capture import capture_program_dir
-    from bucketguard.preview.project import config_for_runtime, load_project
+    from bucketguard.pulumi_files.project import config_for_runtime, load_project
 
     project = load_project(PROGRAMS / "lookups", "dev")
     cap = capture_program_dir(project.main, project=project.name, stack="dev", config=config_for_runtime(project),

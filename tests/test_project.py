@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bucketguard.preview.project import ProjectError, load_project
+from bucketguard.pulumi_files.project import ProjectError, load_project
 
 
 def project(tmp_path: Path, pulumi_yaml: str, stacks: dict[str, str] | None = None, main: bool = True) -> Path:

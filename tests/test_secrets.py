@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from helpers import ROOT
 
-from bucketguard.preview import secrets
-from bucketguard.preview.project import load_project, program_config
+from bucketguard.pulumi_files import secrets
+from bucketguard.pulumi_files.project import load_project, program_config
 
 PULUMI_TEST_STATE = "v1:fozI5u6B030=:v1:F+6ZduKKd8G0/V7L:PGMFeIzwobWRKmEAzUdaQHqC5mMRIQ=="  # passphrase "password"
 KEY_ARN = "arn:aws:kms:eu-west-1:111122223333:key/0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"

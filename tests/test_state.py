@@ -13,8 +13,8 @@ from helpers import BUCKET, CONFIGURATION, KEY, ROOT, UNKNOWN
 from state_exports import SECRET, SIG, ciphertext, deploy_program, export, find, write
 
 from bucketguard.preview.engine import check, planned_outputs
-from bucketguard.preview.state import Prior, StackState, StateError, read_state
 from bucketguard.preview.steps import UNKNOWN_TYPE_NOTE
+from bucketguard.pulumi_files.state import Prior, StackState, StateError, read_state
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +302,7 @@ def passphrase_stack(passphrase: str) -> tuple[str, Any]:
 
 
 def test_passphrase_secrets_open_with_the_stacks_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bucketguard.preview.state import load_state
+    from bucketguard.pulumi_files.state import load_state
 
     salt, encrypt = passphrase_stack("correct horse")
     key_arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"

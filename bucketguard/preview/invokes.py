@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from pydantic import RootModel, ValidationError
 
 from bucketguard.cli_common import read_json_file
-from bucketguard.preview.secrets import UNDECRYPTED_MARKER
+from bucketguard.pulumi_files.secrets import UNDECRYPTED_MARKER
 
 # Every placeholder string the shapes module makes up contains this (keep in step with it).
 PLACEHOLDER_MARKER = "offline-placeholder"

@@ -23,7 +23,7 @@ from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProces
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.preview.interpreter import ProgramInterpreter
 from bucketguard.preview.monitor import Deployment, EngineServer, InvokeAnswer, Planner
-from bucketguard.preview.project import Project, config_for_runtime
+from bucketguard.pulumi_files.project import Project, config_for_runtime
 
 SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
 RESULT_FD_ENV = "BUCKETGUARD_RESULT_FD"

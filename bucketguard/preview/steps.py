@@ -19,7 +19,7 @@ from bucketguard.preview.engine import autonamed_property, contains_unknown
 from bucketguard.rules import UNKNOWN, is_unknown
 
 if TYPE_CHECKING:
-    from bucketguard.preview.state import StateResource
+    from bucketguard.pulumi_files.state import StateResource
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"

@@ -316,13 +316,13 @@ def read_state(path: Path, *, project: str | None = None, stack: str | None = No
 def passphrase_decrypter(path: Path, providers: Any, environ: Mapping[str, str]) -> Decrypter | None:
     """A decrypter for a passphrase stack's state secrets (`secrets_providers` {"type": "passphrase",
     "state": {"salt": ...}}, pulumi/pulumi `pkg/secrets/passphrase/manager.go`) when the passphrase is
-    set, using `bucketguard.preview.secrets`; None otherwise (secrets stay unknown). A wrong
+    set, using `bucketguard.pulumi_files.secrets`; None otherwise (secrets stay unknown). A wrong
     passphrase is an error, as it is for the stack's `secure:` config."""
     if not isinstance(providers, dict) or providers.get("type") != "passphrase":
         return None
     salt = (providers.get("state") or {}).get("salt") if isinstance(providers.get("state"), dict) else None
     try:
-        secrets = importlib.import_module("bucketguard.preview.secrets")
+        secrets = importlib.import_module("bucketguard.pulumi_files.secrets")
     except ImportError:
         return None
     read_passphrase = getattr(secrets, "read_passphrase", None)

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from bucketguard.preview.secrets import RuntimeConfig, StackSecrets, contains_secure, runtime_config
+from bucketguard.pulumi_files.secrets import RuntimeConfig, StackSecrets, contains_secure, runtime_config
 
 
 class ProjectError(Exception):
