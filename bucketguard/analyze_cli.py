@@ -12,8 +12,8 @@ from pathlib import Path
 from bucketguard.cli_common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
-from bucketguard.preview.report import PreviewResult, write_result
 from bucketguard.pulumi_files.state import StateError, existing_stack_findings, load_state, registration_of
+from bucketguard.reports.preview import PreviewResult, write_result
 
 
 def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyPackProcess]:

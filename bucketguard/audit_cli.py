@@ -27,7 +27,7 @@ from bucketguard.cli_common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_co
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.preview.analyzer import PolicyMeta
-from bucketguard.preview.report import SarifResult, sarif_log, sarif_run
+from bucketguard.reports.preview import SarifResult, sarif_log, sarif_run
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
 
 

@@ -119,10 +119,10 @@ def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview import invokes, remote
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
-    from bucketguard.preview.report import PreviewResult, write_result
     from bucketguard.preview.session import run_program_streaming
     from bucketguard.pulumi_files.project import ProjectError, config_for_runtime, load_project, program_config
     from bucketguard.pulumi_files.secrets import SecretsError
+    from bucketguard.reports.preview import PreviewResult, write_result
 
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:

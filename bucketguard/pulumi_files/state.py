@@ -32,7 +32,7 @@ from bucketguard.rules import UNKNOWN
 if TYPE_CHECKING:
     from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
     from bucketguard.preview.capture import Registration
-    from bucketguard.preview.report import PreviewResult, StateSummary
+    from bucketguard.reports.preview import PreviewResult, StateSummary
 
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -363,7 +363,7 @@ def registration_of(resource: StateResource, op: str = "same") -> Registration:
 
 def summarize(state: StackState, *, analyze: bool, registered: Iterable[Registration] = ()) -> StateSummary:
     """What the report says about the state: for a preview, what the update would delete."""
-    from bucketguard.preview.report import StateSummary
+    from bucketguard.reports.preview import StateSummary
 
     deleted = [] if analyze else [
         registration_of(r, "delete") for r in Prior(state).deletes(r.urn for r in registered)]
