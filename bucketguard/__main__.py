@@ -2,6 +2,6 @@
 
 import sys
 
-from bucketguard.cli import main
+from bucketguard.cli.main import main
 
 sys.exit(main())

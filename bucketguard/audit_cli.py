@@ -23,7 +23,7 @@ from bucketguard.audit import (
     setting_problems,
 )
 from bucketguard.audit_org import AccountResult, RoleAccess, audit_organization, list_accounts
-from bucketguard.cli_common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+from bucketguard.cli.common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.preview.analyzer import PolicyMeta

@@ -9,7 +9,7 @@ import argparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bucketguard.cli_common import Broken, policy_packs
+from bucketguard.cli.common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
 from bucketguard.pulumi_files.state import StateError, existing_stack_findings, load_state, registration_of

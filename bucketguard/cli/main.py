@@ -11,7 +11,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, policy_packs, read_json_file, read_pack_config
+from bucketguard.cli.common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken, policy_packs, read_json_file, read_pack_config
 
 __all__ = ["EXIT_BROKEN", "EXIT_OK", "EXIT_VIOLATION", "Broken", "main", "read_pack_config"]
 
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "preview":
             return preview(args)
         if args.command == "analyze":
-            from bucketguard.analyze_cli import run_analyze
+            from bucketguard.preview.analyze import run_analyze
 
             return run_analyze(args)
         if args.command == "audit":
