@@ -39,7 +39,7 @@ def read_pack_config(path: Path) -> dict[str, Any]:
 
 def default_pack_dir() -> Path:
     """bucketguard's own pack folder: `policies/` of the source tree this package runs from."""
-    folder = Path(__file__).resolve().parent.parent / "policies"
+    folder = Path(__file__).resolve().parents[2] / "policies"
     if not (folder / "PulumiPolicy.yaml").is_file():
         # An installed wheel has no pack folder: a pack is a folder the engine starts on its own.
         raise Broken("bucketguard's own pack is not part of the installed package; pass --policy-pack DIR "
