@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tests' moto server, started the s
 import boto3  # noqa: E402
 from audit_server import start_moto  # noqa: E402
 
-from bucketguard.audit import audit_policy_config, s3_client  # noqa: E402
-from bucketguard.audit_org import RoleAccess, audit_organization, list_accounts  # noqa: E402
+from bucketguard.audit.aws import RoleAccess, audit_organization, list_accounts  # noqa: E402
+from bucketguard.audit.fix import audit_policy_config, s3_client  # noqa: E402
 
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}

@@ -15,7 +15,7 @@ import boto3
 import pytest
 from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, reset, run_audit, s3_client, state
 
-from bucketguard import audit_iam
+from bucketguard.audit import iam as audit_iam
 
 pytestmark = pytest.mark.slow
 ROLE = "bucketguard-audit"
@@ -250,7 +250,7 @@ def test_a_progress_bar_per_account() -> None:
 
     from rich.console import Console
 
-    from bucketguard.audit_cli import AccountProgressBars
+    from bucketguard.cli.audit import AccountProgressBars
 
     out = io.StringIO()
     with AccountProgressBars(Console(file=out, width=100)) as bars:

@@ -8,7 +8,7 @@ import json
 import pytest
 from helpers import capture, capture_failing
 
-from bucketguard import audit_iam
+from bucketguard.audit import iam as audit_iam
 from bucketguard.components import AuditRole
 from bucketguard.settings import SettingsError
 

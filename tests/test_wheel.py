@@ -61,7 +61,7 @@ def test_wheel_holds_one_import_root_and_the_one_version(wheel: Path) -> None:
     assert f"Version: {manifest_version}\n" in metadata
     for module in ("bucketguard/components/__init__.py", "bucketguard/policies/checks/__init__.py",
                    "bucketguard/preview/analyzer.py", "bucketguard/rules.py", "bucketguard/py.typed",
-                   "bucketguard/components/provider.py", "bucketguard/iam/audit-read-policy.json"):
+                   "bucketguard/components/provider.py", "bucketguard/audit/iam_documents/audit-read-policy.json"):
         assert module in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 

@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_analyze(args)
         if args.command == "audit":
-            from bucketguard.audit_cli import run_audit
+            from bucketguard.cli.audit import run_audit
 
             return run_audit(args)
     except Broken as error:

@@ -1,5 +1,5 @@
 """`AuditRole`: the IAM role `bucketguard audit --organization` assumes in an account, with exactly the
-shipped least-privilege documents (`bucketguard/iam/`). Deploy it to every account (a stack per
+shipped least-privilege documents (`bucketguard/audit/iam_documents/`). Deploy it to every account (a stack per
 account, or a StackSet) and point `--role-name` at it.
 
 No `from __future__ import annotations`: the component provider reads these annotations at runtime.
@@ -13,7 +13,7 @@ from typing import NotRequired, TypedDict
 import pulumi
 import pulumi_aws as aws
 
-from bucketguard import audit_iam
+from bucketguard.audit import iam as audit_iam
 from bucketguard.components.encryption import check_arg_names, check_tags
 from bucketguard.settings import SettingsError
 

@@ -1,4 +1,4 @@
-"""The IAM policy documents the audit needs, shipped as JSON in `bucketguard/iam/` (see the README):
+"""The IAM policy documents the audit needs, shipped as JSON in `bucketguard/audit/iam_documents/` (see the README):
 read (`audit-read-policy.json`), fix (`audit-fix-policy.json`), the role's trust policy
 (`audit-trust-policy.json`) and the caller's own policy for `--organization`
 (`audit-caller-policy.json`). Placeholders in capitals are filled in here."""
@@ -14,7 +14,7 @@ DOCUMENTS = ("audit-read-policy.json", "audit-fix-policy.json", "audit-trust-pol
 
 def document(name: str) -> dict[str, Any]:
     """One shipped document, as written (placeholders included)."""
-    loaded: dict[str, Any] = json.loads(files("bucketguard").joinpath("iam", name).read_text())
+    loaded: dict[str, Any] = json.loads(files("bucketguard.audit").joinpath("iam_documents", name).read_text())
     return loaded
 
 

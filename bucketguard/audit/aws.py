@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bucketguard.audit import BucketReport, Identity, S3Auditor, audit, aws_client, error_code, s3_client
+from bucketguard.audit.fix import BucketReport, Identity, S3Auditor, audit, aws_client, error_code, s3_client
 from bucketguard.policy_config import ResolvedConfig
 
 SESSION_NAME = "bucketguard-audit"

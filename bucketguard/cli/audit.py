@@ -8,7 +8,8 @@ import sys
 from importlib.metadata import version
 from typing import Any
 
-from bucketguard.audit import (
+from bucketguard.audit.aws import AccountResult, RoleAccess, audit_organization, list_accounts
+from bucketguard.audit.fix import (
     BucketReport,
     Identity,
     ProgressLine,
@@ -22,7 +23,6 @@ from bucketguard.audit import (
     s3_client,
     setting_problems,
 )
-from bucketguard.audit_org import AccountResult, RoleAccess, audit_organization, list_accounts
 from bucketguard.cli.common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
@@ -272,7 +272,7 @@ def run_audit(args: argparse.Namespace) -> int:
     if args.plan and setting is not None:
         from datetime import UTC, datetime
 
-        from bucketguard.audit_plan import Plan, plan_changes
+        from bucketguard.audit.plan import Plan, plan_changes
 
         changes = plan_changes(reports, setting, auditors, args.force)
         plan = Plan(createdAt=datetime.now(UTC), toolVersion=version("bucketguard"),
@@ -368,7 +368,7 @@ def run_apply(args: argparse.Namespace) -> int:
     """Apply a plan: each planned bucket is re-read and changed only if it still holds what was planned."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bucketguard.audit_plan import apply_change, read_plan
+    from bucketguard.audit.plan import apply_change, read_plan
 
     plan = read_plan(args.apply, args.max_plan_age)
     try:

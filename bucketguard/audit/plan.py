@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketguard.audit import (
+from bucketguard.audit.fix import (
     BucketReport,
     S3Auditor,
     describe_rules,

@@ -1,0 +1,1 @@
+"""The audit of buckets that already exist, through the S3 API (`bucketguard audit`)."""
