@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bucketguard.preview.engine import check, planned_outputs
-from bucketguard.pulumi_files.state import Prior, read_state
+from bucketguard.preview.steps import Prior
+from bucketguard.pulumi_files.state import read_state
 
 SIG, SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 BUCKET = "aws:s3/bucket:Bucket"

@@ -13,8 +13,8 @@ from helpers import BUCKET, CONFIGURATION, KEY, ROOT, UNKNOWN
 from state_exports import SECRET, SIG, ciphertext, deploy_program, export, find, write
 
 from bucketguard.preview.engine import check, planned_outputs
-from bucketguard.preview.steps import UNKNOWN_TYPE_NOTE
-from bucketguard.pulumi_files.state import Prior, StackState, StateError, read_state
+from bucketguard.preview.steps import UNKNOWN_TYPE_NOTE, Prior
+from bucketguard.pulumi_files.state import StackState, StateError, read_state
 
 
 @pytest.fixture(scope="module")

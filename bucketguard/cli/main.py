@@ -147,7 +147,8 @@ def preview(args: argparse.Namespace) -> int:
     stack_references = read_stack_reference_outputs(args.stack_reference_outputs)
     prior = None
     if args.state is not None:
-        from bucketguard.pulumi_files.state import Prior, StateError, load_state
+        from bucketguard.preview.steps import Prior
+        from bucketguard.pulumi_files.state import StateError, load_state
 
         try:
             state = load_state(args.state, project=project.name, stack=project.stack)
@@ -197,7 +198,7 @@ def preview(args: argparse.Namespace) -> int:
     result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
                            undecrypted_reason=runtime_config.reason)
     if prior is not None:
-        from bucketguard.pulumi_files.state import existing_stack_findings
+        from bucketguard.preview.existing_stack import existing_stack_findings
 
         existing_stack_findings(result, prior.state)
     return write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, base=project.folder)

@@ -12,7 +12,8 @@ from pathlib import Path
 from bucketguard.cli.common import Broken, policy_packs
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
-from bucketguard.pulumi_files.state import StateError, existing_stack_findings, load_state, registration_of
+from bucketguard.preview.existing_stack import existing_stack_findings, registration_of
+from bucketguard.pulumi_files.state import StateError, load_state
 from bucketguard.reports.preview import PreviewResult, write_result
 
 

@@ -46,7 +46,7 @@ from bucketguard.preview.capture import Capture, Registration
 from bucketguard.rules import UNKNOWN
 
 if TYPE_CHECKING:
-    from bucketguard.pulumi_files.state import PlannedStep
+    from bucketguard.preview.steps import PlannedStep
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 PROVIDER_PREFIX = "pulumi:providers:"
@@ -67,7 +67,7 @@ class Planner(Protocol):
 
     def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: dict[str, Any],
              checked_inputs: dict[str, Any], planned_outputs: dict[str, Any]) -> PlannedStep: ...
-    # PlannedStep (bucketguard.pulumi_files.state): op, inputs (Analyze), outputs (AnalyzeStack and the
+    # PlannedStep (bucketguard.preview.steps): op, inputs (Analyze), outputs (AnalyzeStack and the
     # program; "id" in them is the resource's id), reasons (what changed, or forced a replacement).
 
 

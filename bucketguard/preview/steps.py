@@ -1,5 +1,7 @@
 """The step the engine takes for a resource the program registers again: `same`, `update` or
-`replace`, from its inputs, and the properties each step reports to the analyzer.
+`replace`, from its inputs, and the properties each step reports to the analyzer; `Prior` plans
+every registration against a stack's exported state (`create` for what it does not hold, `delete`
+for what the program no longer declares).
 
 The engine (pulumi/pulumi `pkg/resource/deploy/step_generator.go`) asks the provider's Diff; a
 component has no provider and changes when its inputs differ. Which properties force a replacement
@@ -12,14 +14,15 @@ the verdict never depends on it, because Analyze judges the inputs whatever the 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bucketguard.preview.engine import autonamed_property, contains_unknown
 from bucketguard.rules import UNKNOWN, is_unknown
 
 if TYPE_CHECKING:
-    from bucketguard.pulumi_files.state import StateResource
+    from bucketguard.pulumi_files.state import StackState, StateResource
 
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -77,6 +80,7 @@ COMPUTED_INPUTS: dict[str, frozenset[str]] = {
     "aws:kms/key:Key": frozenset({"description", "multiRegion", "policy", "rotationPeriodInDays", "region"}),
 }
 PROVIDER_PREFIX = "pulumi:providers:"
+STACK_TYPE = "pulumi:pulumi:Stack"
 UNKNOWN_TYPE_NOTE = "replacement rules unknown for this type: planned as an in-place update"
 
 
@@ -178,3 +182,48 @@ def plan_step(old: StateResource, custom: bool, raw_inputs: Mapping[str, Any], c
     known = old.type in REPLACE_KEYS or old.type.startswith(PROVIDER_PREFIX)
     reasons = tuple(changed) + (() if known else (UNKNOWN_TYPE_NOTE,))
     return "update", checked, _planned_update(old, old_inputs, checked, changed), reasons
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """What the engine would do with one registration: the step and the properties it reports.
+    `inputs` are what Analyze sees (after Check), `outputs` what AnalyzeStack sees for this step."""
+
+    op: str  # same | update | replace | create
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    reasons: tuple[str, ...] = ()  # the properties that changed, or forced the replacement
+    id: str = ""  # the state's id for same and update (the program gets it back); "" = unknown
+
+
+class Prior:
+    """Plans each registration against a stack's state, as the engine's step generator would, and
+    tracks what the program registered so the rest can be reported as deletes."""
+
+    def __init__(self, state: StackState, provider_region: str | None = None) -> None:
+        self.state = state
+        self.provider_region = provider_region
+        self.olds = {r.urn: r for r in state.live()}
+        self.registered: set[str] = set()
+
+    def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: Mapping[str, Any],
+             checked_inputs: Mapping[str, Any], planned_outputs: Mapping[str, Any]) -> PlannedStep:
+        """The step for one registration (see `steps.plan_step`)."""
+        self.registered.add(urn)
+        old = self.olds.get(urn)
+        if old is None:
+            return PlannedStep("create", visible(checked_inputs), dict(planned_outputs))
+        op, inputs, outputs, reasons = plan_step(old, custom, raw_inputs, checked_inputs, planned_outputs,
+                                                 self.provider_region)
+        return PlannedStep(op, inputs, outputs, reasons, old.id if op in ("same", "update") else "")
+
+    def deletes(self, registered: Iterable[str] | None = None) -> list[StateResource]:
+        """Resources of the state the program did not register (and those already pending deletion),
+        in reverse state order as the engine deletes them. Left out: the root stack (every program
+        registers it), default providers (the engine registers them itself, when a resource needs
+        one), views (their owner's provider registers them) and external resources (a read the
+        program no longer does is discarded from state, nothing is deleted)."""
+        seen = set(registered) if registered is not None else self.registered
+        return [r for r in reversed(self.state.resources)
+                if (r.delete or r.urn not in seen) and not r.view_of and not r.external and r.type != STACK_TYPE
+                and not (r.type.startswith(PROVIDER_PREFIX) and r.name.startswith("default"))]

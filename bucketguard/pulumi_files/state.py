@@ -1,6 +1,5 @@
-"""A stack's state as `pulumi stack export` writes it, read the way the CLI reads it, and the
-planner that previews a program against it (`same`/`update`/`replace`/`create`, and `delete` for
-what the program no longer declares).
+"""A stack's state as `pulumi stack export` writes it, read the way the CLI reads it (the preview
+plans a program against it in `bucketguard.preview.steps`).
 
 Format (pulumi/pulumi `sdk/go/common/apitype/core.go`, `pkg/resource/stack/deployment.go`): an
 `UntypedDeployment` `{"version", "features"?, "deployment"}`; versions 1 to 4 are read (1 and 2 are
@@ -21,18 +20,12 @@ import importlib
 import json
 import os
 import struct
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bucketguard.preview.steps import plan_step, visible
 from bucketguard.rules import UNKNOWN
-
-if TYPE_CHECKING:
-    from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
-    from bucketguard.preview.capture import Registration
-    from bucketguard.reports.preview import PreviewResult, StateSummary
 
 SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
@@ -41,8 +34,6 @@ BYTE_STRING_SIG = "803fd3297a5875dc03ca845dda5d2a98"
 FLOAT_SIG = "8ad145fe-0d11-4827-bfd7-1abcbf086f5c"
 ASSET_SIG = "c44067f5952c0a294b673a41bacd8c17"
 ARCHIVE_SIG = "0def7320c3a5731c473e5ecbe6d01bc7"
-STACK_TYPE = "pulumi:pulumi:Stack"
-PROVIDER_PREFIX = "pulumi:providers:"
 
 OLDEST_VERSION, NEWEST_VERSION = 1, 4
 # Features a version-4 deployment may declare that this reader understands (deployment.go's
@@ -347,119 +338,3 @@ def passphrase_decrypter(path: Path, providers: Any, environ: Mapping[str, str])
 def load_state(path: Path, *, project: str | None = None, stack: str | None = None) -> StackState:
     """`read_state` with a passphrase stack's secrets decrypted when PULUMI_CONFIG_PASSPHRASE(_FILE) is set."""
     return read_state(path, project=project, stack=stack, secrets_environ=os.environ)
-
-
-def registration_of(resource: StateResource, op: str = "same") -> Registration:
-    """A state resource as the analyzer receives it: its inputs for Analyze, its outputs for AnalyzeStack."""
-    from bucketguard.preview.capture import Registration
-
-    return Registration(
-        urn=resource.urn, type=resource.type, name=resource.name, custom=resource.custom, parent=resource.parent,
-        inputs=visible(resource.inputs), outputs=resource.outputs, dependencies=list(resource.dependencies),
-        property_dependencies=dict(resource.property_dependencies), provider=resource.provider,
-        protect=resource.protect, retain_on_delete=resource.retain_on_delete, op=op,
-    )
-
-
-def summarize(state: StackState, *, analyze: bool, registered: Iterable[Registration] = ()) -> StateSummary:
-    """What the report says about the state: for a preview, what the update would delete."""
-    from bucketguard.reports.preview import StateSummary
-
-    deleted = [] if analyze else [
-        registration_of(r, "delete") for r in Prior(state).deletes(r.urn for r in registered)]
-    return StateSummary(state.path, state.version, analyze=analyze, deleted=deleted,
-                        pending_operations=[(p.urn, p.operation) for p in state.pending_operations],
-                        undecrypted_secrets=state.undecrypted_secrets)
-
-
-@dataclass(frozen=True)
-class PlannedStep:
-    """What the engine would do with one registration: the step and the properties it reports.
-    `inputs` are what Analyze sees (after Check), `outputs` what AnalyzeStack sees for this step."""
-
-    op: str  # same | update | replace | create
-    inputs: dict[str, Any]
-    outputs: dict[str, Any]
-    reasons: tuple[str, ...] = ()  # the properties that changed, or forced the replacement
-    id: str = ""  # the state's id for same and update (the program gets it back); "" = unknown
-
-
-class Prior:
-    """Plans each registration against a stack's state, as the engine's step generator would, and
-    tracks what the program registered so the rest can be reported as deletes."""
-
-    def __init__(self, state: StackState, provider_region: str | None = None) -> None:
-        self.state = state
-        self.provider_region = provider_region
-        self.olds = {r.urn: r for r in state.live()}
-        self.registered: set[str] = set()
-
-    def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: Mapping[str, Any],
-             checked_inputs: Mapping[str, Any], planned_outputs: Mapping[str, Any]) -> PlannedStep:
-        """The step for one registration (see `steps.plan_step`)."""
-        self.registered.add(urn)
-        old = self.olds.get(urn)
-        if old is None:
-            return PlannedStep("create", visible(checked_inputs), dict(planned_outputs))
-        op, inputs, outputs, reasons = plan_step(old, custom, raw_inputs, checked_inputs, planned_outputs,
-                                                 self.provider_region)
-        return PlannedStep(op, inputs, outputs, reasons, old.id if op in ("same", "update") else "")
-
-    def deletes(self, registered: Iterable[str] | None = None) -> list[StateResource]:
-        """Resources of the state the program did not register (and those already pending deletion),
-        in reverse state order as the engine deletes them. Left out: the root stack (every program
-        registers it), default providers (the engine registers them itself, when a resource needs
-        one), views (their owner's provider registers them) and external resources (a read the
-        program no longer does is discarded from state, nothing is deleted)."""
-        seen = set(registered) if registered is not None else self.registered
-        return [r for r in reversed(self.state.resources)
-                if (r.delete or r.urn not in seen) and not r.view_of and not r.external and r.type != STACK_TYPE
-                and not (r.type.startswith(PROVIDER_PREFIX) and r.name.startswith("default"))]
-
-
-STATE_PACK = "bucketguard-state"
-PENDING_POLICY = "state-pending-operation"
-# Resource kinds whose interrupted operation can leave a bucket's encryption other than the state says.
-JUDGED_TYPE_PREFIXES = ("aws:s3/", "aws:kms/", "aws-native:s3:", "aws-native:kms:")
-
-
-def pending_operation_findings(state: StackState, pack_version: str) -> tuple[PolicyMeta, list[Diagnostic]]:
-    """A mandatory finding per interrupted operation on an S3 or KMS resource: the state no longer
-    says whether it exists or how it is set (a configuration interrupted while deleting still shows
-    in state, and an update would leave it as it is), so no verdict on it can be trusted."""
-    from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
-
-    meta = PolicyMeta(
-        name=PENDING_POLICY,
-        description="The state has no interrupted operation on an S3 bucket, its encryption or a KMS key.",
-        level="mandatory", severity="high",
-        remediation="Check the resource in AWS, run `pulumi refresh` (interactively, for an interrupted create) "
-                    "to clear the pending operation, then export the state again.",
-        config_schema={}, required=(), framework={},
-    )
-    findings = [
-        Diagnostic(
-            pack=STATE_PACK, pack_version=pack_version, policy=PENDING_POLICY, level="mandatory", severity="high",
-            urn=op.urn, description=meta.description,
-            message=(f"{op.type} '{parse_urn(op.urn)[3]}': the Pulumi CLI was interrupted while {op.operation} it, "
-                     f"so whether it exists as {state.path.name} says is unknown. {meta.remediation}"),
-        )
-        for op in state.pending_operations if op.type.startswith(JUDGED_TYPE_PREFIXES)
-    ]
-    return meta, findings
-
-
-def existing_stack_findings(result: PreviewResult, state: StackState, *, analyze: bool = False) -> None:
-    """Add to a result what comes from the state: the deletes of a preview, pending operations (and
-    their findings), the count of secrets left unknown."""
-    from importlib import metadata
-
-    try:
-        version = metadata.version("bucketguard")
-    except metadata.PackageNotFoundError:
-        version = "0.0.0"
-    result.state = summarize(state, analyze=analyze, registered=result.capture.resources)
-    meta, findings = pending_operation_findings(state, version)
-    if findings:
-        result.diagnostics.extend(findings)
-        result.packs.append((STATE_PACK, version, [meta]))
