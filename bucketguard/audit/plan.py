@@ -21,7 +21,7 @@ from bucketguard.audit.fix import (
     misplaced_key,
     plan_fix,
 )
-from bucketguard.cli.common import Broken, read_json_file
+from bucketguard.inputs import Broken, read_json_file
 from bucketguard.settings import EncryptionSettings, describe_validation_error
 
 PLAN_FORMAT = 1

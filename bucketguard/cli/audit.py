@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from bucketguard.audit.aws import AccountResult, RoleAccess, audit_organization, list_accounts
@@ -23,12 +24,55 @@ from bucketguard.audit.fix import (
     s3_client,
     setting_problems,
 )
-from bucketguard.cli.common import EXIT_OK, EXIT_VIOLATION, Broken, read_pack_config
+from bucketguard.cli.common import EXIT_OK, EXIT_VIOLATION
+from bucketguard.inputs import Broken, read_pack_config
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.preview.analyzer import PolicyMeta
-from bucketguard.reports.preview import SarifResult, sarif_log, sarif_run
+from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
+
+HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--endpoint-url", help="endpoint of every AWS API the audit calls (S3, STS; default: AWS)")
+    parser.add_argument("--region", help="AWS region of the client")
+    parser.add_argument("--profile", help="AWS profile")
+    parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
+                        help="the same JSON file as `pulumi preview --policy-pack-config`")
+    parser.add_argument("--bucket", action="append", dest="buckets", metavar="NAME",
+                        help="audit only this bucket; repeatable (default: every bucket ListBuckets returns)")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
+    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
+    parser.add_argument("--fix", action="store_true",
+                        help="PutBucketEncryption on each bucket failing a mandatory rule (nothing is written without it)")
+    parser.add_argument("--force", action="store_true", help="with --fix: also replace a customer managed key")
+    parser.add_argument("--sse-algorithm", help="fix setting: overrides bucketguard:defaults")
+    parser.add_argument("--kms-key-id", help="fix setting: overrides bucketguard:defaults")
+    parser.add_argument("--use-aws-managed-key", action="store_true", default=None, help="fix setting: the aws/s3 key")
+    parser.add_argument("--allow-sse-c", action="store_true",
+                        help="fix setting: do not block SSE-C uploads (default: --fix blocks them, like blockSseC: true)")
+    parser.add_argument("--project-dir", type=Path, default=Path("."),
+                        help="Pulumi project whose bucketguard:defaults is the fix setting (default .)")
+    parser.add_argument("--stack", default="dev", help="stack whose config holds bucketguard:defaults (default dev)")
+    parser.add_argument("--import-file", type=Path, metavar="FILE",
+                        help="write a `pulumi import --file` document for the non-compliant buckets")
+    parser.add_argument("--concurrency", type=int, default=16, help="buckets read at once, per account (default 16)")
+    parser.add_argument("--organization", action="store_true",
+                        help="audit every active account of the AWS Organization (ListAccounts), through --role-name")
+    parser.add_argument("--role-name", help="with --organization: the role assumed in each account")
+    parser.add_argument("--external-id", help="with --organization: the external id the role's trust policy requires")
+    parser.add_argument("--account", action="append", dest="accounts", metavar="ID",
+                        help="with --organization: audit only this account; repeatable")
+    parser.add_argument("--account-concurrency", type=int, default=4, help="accounts audited at once (default 4)")
+    parser.add_argument("--plan", type=Path, metavar="FILE",
+                        help="write every change --fix would make to FILE (account, bucket, before, after, reason); "
+                             "writes no bucket")
+    parser.add_argument("--apply", type=Path, metavar="FILE",
+                        help="make exactly the changes of a --plan FILE, skipping buckets changed since")
+    parser.add_argument("--max-plan-age", type=float, default=24.0, metavar="HOURS",
+                        help="with --apply: refuse a plan older than this (default 24)")
 
 
 def fix_setting(args: argparse.Namespace, config: ResolvedConfig) -> EncryptionSettings:
@@ -253,7 +297,7 @@ def _config(args: argparse.Namespace) -> tuple[dict[str, Any] | None, ResolvedCo
         raise Broken(str(error)) from None
 
 
-def run_audit(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     _check_flags(args)
     if args.apply:
         return run_apply(args)

@@ -1,20 +1,20 @@
-"""`bucketguard analyze --state FILE`: judge a stack's exported state with policy packs, without
+"""`analyze_state(request) -> PreviewResult`: judge a stack's exported state with policy packs, without
 running its program, as `pulumi policy analyze --file` does (pulumi/pulumi
 `pkg/resource/deploy/analyze_snapshot.go`): Remediate + Analyze per resource with its state inputs,
 AnalyzeStack once with every resource's state outputs; resources pending deletion are left out."""
 
 from __future__ import annotations
 
-import argparse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bucketguard.cli.common import Broken, policy_packs
+from bucketguard.inputs import Broken
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture
 from bucketguard.preview.existing_stack import existing_stack_findings, registration_of
+from bucketguard.preview.models import AnalyzeRequest, PreviewResult
+from bucketguard.preview.packs import choose_packs
 from bucketguard.pulumi_files.state import StateError, load_state
-from bucketguard.reports.preview import PreviewResult, write_result
 
 
 def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyPackProcess]:
@@ -32,13 +32,14 @@ def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyP
     return started
 
 
-def run_analyze(args: argparse.Namespace) -> int:
-    chosen = policy_packs(args.policy_packs, args.pack_configs)
+def analyze_state(request: AnalyzeRequest) -> PreviewResult:
+    """The packs' verdicts on the state's resources; raises Broken for a state or pack that cannot be used."""
+    chosen = choose_packs(request.packs)
     try:
-        state = load_state(args.state, project=args.project, stack=args.stack)
+        state = load_state(request.state, project=request.project, stack=request.stack)
     except StateError as error:
         raise Broken(str(error)) from None
-    project, stack = state.project or args.project or "project", state.stack or args.stack or "stack"
+    project, stack = state.project or request.project or "project", state.stack or request.stack or "stack"
     resources = [registration_of(r) for r in state.live()]
 
     diagnostics: list[Diagnostic] = []
@@ -58,6 +59,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         for pack in packs:
             pack.close()
 
-    result = PreviewResult(Capture(project, stack, resources), args.state, diagnostics, described)
+    result = PreviewResult(Capture(project, stack, resources), request.state, diagnostics, described,
+                           base_dir=Path.cwd())
     existing_stack_findings(result, state, analyze=True)
-    return write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, base=Path.cwd())
+    return result

@@ -8,9 +8,9 @@ from collections.abc import Iterable
 
 from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
 from bucketguard.preview.capture import Registration
+from bucketguard.preview.models import PreviewResult, StateSummary
 from bucketguard.preview.steps import Prior, visible
 from bucketguard.pulumi_files.state import StackState, StateResource, parse_urn
-from bucketguard.reports.preview import PreviewResult, StateSummary
 
 
 def registration_of(resource: StateResource, op: str = "same") -> Registration:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import RootModel, ValidationError
 
-from bucketguard.cli.common import read_json_file
+from bucketguard.inputs import read_json_file
 from bucketguard.pulumi_files.secrets import UNDECRYPTED_MARKER
 
 # Every placeholder string the shapes module makes up contains this (keep in step with it).

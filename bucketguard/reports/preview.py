@@ -1,54 +1,19 @@
-"""What the offline preview prints: the resource tree, the policy section and a summary, as
-`pulumi preview` users know them; or one JSON document; or SARIF 2.1.0."""
+"""What `bucketguard preview` and `bucketguard analyze` print: the resource tree, the policy section and a
+summary, as `pulumi preview` users know them; or one JSON document; or SARIF 2.1.0."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bucketguard.preview.analyzer import Diagnostic, PolicyMeta
-from bucketguard.preview.capture import Capture, Registration
+from bucketguard.preview.models import PreviewResult
+from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run
 
-
-@dataclass
-class StateSummary:
-    """The exported state a preview ran against (`--state`), or that `analyze` judged."""
-
-    file: Path
-    version: int
-    analyze: bool  # True: `bucketguard analyze` (no plan); False: a preview planned against it
-    deleted: list[Registration] = field(default_factory=list)  # what the update would delete
-    pending_operations: list[tuple[str, str]] = field(default_factory=list)  # (urn, operation)
-    undecrypted_secrets: int = 0  # ciphertexts judged as unknown secrets
-
-
-@dataclass
-class PreviewResult:
-    """Everything one offline preview found."""
-
-    capture: Capture
-    program: Path
-    diagnostics: list[Diagnostic]
-    packs: list[tuple[str, str, list[PolicyMeta]]]  # (name, version, policies)
-    undecrypted_secrets: list[str] = field(default_factory=list)  # secure keys the program saw as placeholders
-    timings: dict[str, float] = field(default_factory=dict)
-    state: StateSummary | None = None  # set when previewing against, or analyzing, an exported state
-    undecrypted_reason: str | None = None  # why secure keys were not decrypted
-
-    @property
-    def mandatory(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.level in ("mandatory", "remediate")]
-
-    @property
-    def advisory(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.level == "advisory"]
-
-    def exit_code(self) -> int:
-        return 1 if self.mandatory else 0
+if TYPE_CHECKING:
+    from bucketguard.preview.capture import Registration
 
 
 class _Style:
@@ -247,56 +212,6 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
     return document
 
 
-_SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warning", "disabled": "none"}
-
-
-@dataclass(frozen=True)
-class SarifResult:
-    """One violation for SARIF: which rule, how serious, what, and where."""
-
-    policy: str
-    level: str
-    message: str
-    name: str  # the resource or bucket
-    fully_qualified_name: str  # its URN or ARN
-    uri: str | None = None  # the file to point at, when there is one
-
-
-def sarif_run(tool: str, version: str, policies: list[PolicyMeta], results: list[SarifResult]) -> dict[str, Any]:
-    """One SARIF 2.1.0 run: rule metadata from the policies, one result per violation."""
-    rules = [
-        {
-            "id": p.name,
-            "name": p.name,
-            "shortDescription": {"text": p.description},
-            "fullDescription": {"text": p.description},
-            "help": {"text": p.remediation or p.description},
-            "defaultConfiguration": {"level": _SARIF_LEVELS.get(p.level, "warning")},
-            "properties": {"severity": p.severity, "enforcementLevel": p.level,
-                           **({"framework": p.framework} if p.framework else {})},
-        }
-        for p in policies
-    ]
-    index = {p.name: i for i, p in enumerate(policies)}
-    entries = []
-    for r in results:
-        location: dict[str, Any] = {
-            "logicalLocations": [{"name": r.name, "fullyQualifiedName": r.fully_qualified_name, "kind": "resource"}],
-        }
-        if r.uri is not None:
-            location["physicalLocation"] = {"artifactLocation": {"uri": r.uri}, "region": {"startLine": 1}}
-        entry: dict[str, Any] = {"ruleId": r.policy, "level": _SARIF_LEVELS.get(r.level, "warning"),
-                                 "message": {"text": r.message}, "locations": [location]}
-        if r.policy in index:
-            entry["ruleIndex"] = index[r.policy]
-        entries.append(entry)
-    return {"tool": {"driver": {"name": tool, "version": version, "rules": rules}}, "results": entries}
-
-
-def sarif_log(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0", "runs": runs}
-
-
 def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
     """SARIF 2.1.0: one run per pack, one result per violation, located at the program file."""
     try:
@@ -313,13 +228,11 @@ def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
     ])
 
 
-def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str, base: Path) -> int:
-    """Print the result as `--json` or text (colour: auto|always|never), write `--sarif` if asked, and
-    return the command's exit code."""
+def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str) -> None:
+    """Print the result as `--json` or text (colour: auto|always|never), and write `--sarif` if asked."""
     if sarif:
-        sarif.write_text(json.dumps(to_sarif(result, base), indent=2) + "\n")
+        sarif.write_text(json.dumps(to_sarif(result, result.base_dir), indent=2) + "\n")
     if as_json:
         sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(result, color == "always" or (color == "auto" and sys.stdout.isatty())))
-    return result.exit_code()

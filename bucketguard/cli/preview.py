@@ -1,0 +1,47 @@
+"""`bucketguard preview`: the arguments, as a `PreviewRequest`; `run_preview` does the work."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bucketguard.cli.common import add_output_arguments, add_pack_arguments, choose_packs, exit_code
+from bucketguard.preview.models import PreviewRequest
+
+HELP = "run a Pulumi Python program and policy packs offline, like `pulumi preview --policy-pack`"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("program_dir", nargs="?", default=".", type=Path, help="Pulumi project folder (default .)")
+    parser.add_argument("--stack", "-s", help="stack name (default: the only Pulumi.<stack>.yaml, else dev)")
+    add_pack_arguments(parser)
+    parser.add_argument("--invoke-answers", type=Path, metavar="FILE",
+                        help="JSON answers for the program's invokes, keyed by token: "
+                             '{"aws:route53/getZone:getZone": {"zoneId": "Z123"}}')
+    parser.add_argument("--trust-component", action="append", default=[], dest="trusted_components", metavar="TYPE",
+                        help="a multi-language component type (e.g. awsx:cloudtrail:Trail) known to create no "
+                             "unencrypted bucket; repeatable")
+    parser.add_argument("--trust-components", type=Path, metavar="FILE",
+                        help="a file of such component types, one per line")
+    add_output_arguments(parser)
+    parser.add_argument("--state", type=Path, metavar="FILE",
+                        help="preview against this exported state (`pulumi stack export --file FILE`)")
+    parser.add_argument("--stack-reference-outputs", type=Path, metavar="FILE",
+                        help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
+                             "(unknown without it)")
+    parser.add_argument("--install", action="store_true",
+                        help="create the program's missing virtualenv first, as `pulumi install` would")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bucketguard.preview.pipeline import run_preview
+    from bucketguard.reports.preview import write_result
+
+    request = PreviewRequest(
+        program_dir=args.program_dir, stack=args.stack, packs=choose_packs(args.policy_packs, args.pack_configs),
+        invoke_answers=args.invoke_answers, trusted_components=tuple(args.trusted_components),
+        trust_components_file=args.trust_components, state=args.state,
+        stack_reference_outputs=args.stack_reference_outputs, install=args.install)
+    result = run_preview(request)
+    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
+    return exit_code(result.passed)
