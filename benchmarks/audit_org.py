@@ -29,8 +29,9 @@ sys.path.insert(0, str(ROOT / "tests"))  # the tests' moto server, started the s
 import boto3  # noqa: E402
 from audit_server import start_moto  # noqa: E402
 
-from bucketguard.audit.aws import RoleAccess, audit_organization, list_accounts  # noqa: E402
-from bucketguard.audit.fix import audit_policy_config, s3_client  # noqa: E402
+from bucketguard.audit.aws import RoleAccess, list_accounts, s3_client  # noqa: E402
+from bucketguard.audit.judge import audit_policy_config  # noqa: E402
+from bucketguard.audit.pipeline import audit_accounts  # noqa: E402
 
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": "us-east-1"}
@@ -92,7 +93,7 @@ def audit_rate(endpoint: str, account_ids: list[str], account_workers: int, work
     start = time.perf_counter()
     accounts, _ = list_accounts(session.client("organizations", endpoint_url=endpoint), account_ids)
     access = RoleAccess(session, ROLE, None, "aws", endpoint, workers)
-    results = audit_organization(access, accounts, config, account_workers=account_workers)
+    results = audit_accounts(access, accounts, config, account_workers=account_workers)
     elapsed = time.perf_counter() - start
     audited = sum(len(r.reports) for r in results)
     assert all(r.error is None for r in results), [r.error for r in results]

@@ -191,7 +191,7 @@ def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Pat
 def test_progress_line_draws_a_bar() -> None:
     import io
 
-    from bucketguard.audit.fix import ProgressLine
+    from bucketguard.audit.progress import ProgressLine
 
     out = io.StringIO()
     bar = ProgressLine(out)

@@ -250,7 +250,7 @@ def test_a_progress_bar_per_account() -> None:
 
     from rich.console import Console
 
-    from bucketguard.cli.audit import AccountProgressBars
+    from bucketguard.audit.progress import AccountProgressBars
 
     out = io.StringIO()
     with AccountProgressBars(Console(file=out, width=100)) as bars:

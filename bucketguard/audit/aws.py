@@ -1,48 +1,70 @@
-"""The audit across an AWS Organization: list the accounts, assume a role in each, audit each one's
-buckets with the same checks, concurrency bounded across and within accounts.
+"""Every AWS call the audit makes, in one place: STS (GetCallerIdentity, AssumeRole), Organizations
+(ListAccounts) and S3 (ListBuckets, GetBucketLocation, GetBucketEncryption, PutBucketEncryption).
+`bucketguard/audit/iam.py` ships the IAM documents that allow exactly these.
 
-An account that cannot be audited (not active, AssumeRole denied, ListBuckets failing) is reported as
-that account's error and the others go on.
+Every client retries throttling with botocore's adaptive mode, and every call for a bucket passes
+ExpectedBucketOwner: S3 answers 403 for a bucket of any other account, so a name that resolves
+elsewhere is reported, never read or written.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from bucketguard.audit.fix import BucketReport, Identity, S3Auditor, audit, aws_client, error_code, s3_client
-from bucketguard.policy_config import ResolvedConfig
+from bucketguard.audit.models import Account, AccountResult, Identity
 
+CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
+# ListBuckets page size: the API's maximum. Without MaxBuckets, ListBuckets fails for accounts with
+# more than 10,000 buckets (S3 API reference, ListBuckets).
+LIST_BUCKETS_PAGE = 10_000
 SESSION_NAME = "bucketguard-audit"
 ACTIVE = "ACTIVE"
 
 
-@dataclass
-class AccountResult:
-    """One account: its buckets' reports, or why it could not be audited."""
+def error_code(error: Exception) -> str:
+    """botocore's ClientError code, else the exception's class name."""
+    response = getattr(error, "response", None)
+    if isinstance(response, Mapping):
+        return str(response.get("Error", {}).get("Code", type(error).__name__))
+    return type(error).__name__
 
-    account: str
-    name: str | None = None
-    error: str | None = None
-    reports: list[BucketReport] = field(default_factory=list)
 
-    @property
-    def failing(self) -> bool:
-        return self.error is not None or any(r.mandatory for r in self.reports)
+def aws_client(session: Any, service: str, endpoint_url: str | None, workers: int = 1) -> Any:
+    """A client for `workers` threads at once that retries throttling (S3's SlowDown, STS's and
+    Organizations' TooManyRequests) with backoff: botocore's adaptive retry mode."""
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
+    return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
+    return aws_client(session, "s3", endpoint_url, workers)
+
+
+def open_session(profile: str | None, region: str | None) -> Any:
+    """The caller's boto3 Session."""
+    import boto3
+
+    return boto3.Session(profile_name=profile, region_name=region)
+
+
+def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
+    """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
+    answer = aws_client(session, "sts", endpoint_url).get_caller_identity()
+    return Identity(answer["Account"], answer["Arn"].split(":")[1])
 
 
 @dataclass(frozen=True)
-class Account:
-    id: str
-    name: str | None
-    status: str
+class Caller:
+    """Who runs the audit: the credentials' session, their account, and the endpoint every API is called at."""
 
-
-# (account, buckets done, buckets in all); total 0 while the account's buckets are being listed
-AccountProgress = Callable[[str, int, int], None]
+    session: Any  # boto3.Session
+    identity: Identity
+    endpoint_url: str | None
 
 
 def list_accounts(org_client: Any, wanted: Sequence[str] | None) -> tuple[list[Account], list[AccountResult]]:
@@ -72,6 +94,58 @@ def role_arn(partition: str, account: str, role_name: str) -> str:
 
 
 @dataclass(frozen=True)
+class BucketRead:
+    """What S3 answered for one bucket: its region and default encryption, or the error that stopped the read."""
+
+    name: str
+    account: str
+    region: str | None = None
+    rules: list[dict[str, Any]] | None = None  # S3's Rules; None: no default encryption configured
+    error: str | None = None  # "<code>: <message>"
+    error_code: str | None = None
+
+
+class S3Buckets:
+    """The buckets of one account, through one boto3 S3 client (safe to share between threads)."""
+
+    def __init__(self, client: Any, identity: Identity) -> None:
+        self.client = client
+        self.identity = identity
+
+    def list_names(self) -> list[str]:
+        names: list[str] = []
+        pages = self.client.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": LIST_BUCKETS_PAGE})
+        for page in pages:
+            names.extend(b["Name"] for b in page.get("Buckets", []))
+        return names
+
+    def read(self, name: str) -> BucketRead:
+        """GetBucketLocation then GetBucketEncryption; a bucket that fails is reported as such."""
+        owner = self.identity.account
+        region: str | None = None
+        try:
+            location = self.client.get_bucket_location(Bucket=name, ExpectedBucketOwner=owner).get("LocationConstraint")
+            region = location or "us-east-1"
+            try:
+                answer = self.client.get_bucket_encryption(Bucket=name, ExpectedBucketOwner=owner)
+                rules: list[dict[str, Any]] | None = list(answer.get("ServerSideEncryptionConfiguration", {})
+                                                          .get("Rules", []))
+            except Exception as error:  # botocore's ClientError, classified by its code
+                if error_code(error) != CONFIGURATION_NOT_FOUND:
+                    raise
+                rules = None
+        except Exception as error:  # the audit goes on
+            code = error_code(error)
+            return BucketRead(name, owner, region, None, f"{code}: {error}", code)
+        return BucketRead(name, owner, region, rules)
+
+    def put_encryption(self, name: str, rules: list[dict[str, Any]]) -> None:
+        """PutBucketEncryption (raises botocore's error)."""
+        self.client.put_bucket_encryption(Bucket=name, ExpectedBucketOwner=self.identity.account,
+                                          ServerSideEncryptionConfiguration={"Rules": rules})
+
+
+@dataclass(frozen=True)
 class RoleAccess:
     """How the audit reaches each account: its own credentials' session assumes `role_name` there."""
 
@@ -98,39 +172,10 @@ class RoleAccess:
                              aws_session_token=credentials["SessionToken"],
                              region_name=self.session.region_name)
 
-    def auditor(self, account: str, config: ResolvedConfig) -> S3Auditor:
+    def buckets(self, account: str) -> S3Buckets:
+        """The account's buckets, through the assumed role."""
         session = self.assume(account)
-        return S3Auditor(s3_client(session, self.endpoint_url, self.workers), config,
-                         Identity(account, self.partition))
+        return S3Buckets(s3_client(session, self.endpoint_url, self.workers), Identity(account, self.partition))
 
 
 _CLIENT_LOCK = threading.Lock()
-
-
-def audit_account(access: RoleAccess, account: Account, config: ResolvedConfig,
-                  progress: AccountProgress | None = None) -> AccountResult:
-    """Assume the role, list and judge the account's buckets; any failure becomes the account's error."""
-    result = AccountResult(account.id, account.name)
-    try:
-        auditor = access.auditor(account.id, config)
-    except Exception as error:  # AssumeRole denied, no such role: this account's error
-        result.error = (f"AssumeRole into {role_arn(access.partition, account.id, access.role_name)} failed: "
-                        f"{error_code(error)}: {error}")
-        return result
-    try:
-        names = auditor.list_buckets()
-    except Exception as error:
-        result.error = f"ListBuckets failed: {error_code(error)}: {error}"
-        return result
-    tick = (lambda done, total: progress(account.id, done, total)) if progress else None
-    if progress:
-        progress(account.id, 0, len(names))
-    result.reports = audit(auditor, names, workers=access.workers, progress=tick)
-    return result
-
-
-def audit_organization(access: RoleAccess, accounts: Sequence[Account], config: ResolvedConfig, *,
-                       account_workers: int, progress: AccountProgress | None = None) -> list[AccountResult]:
-    """Audit `accounts`, at most `account_workers` at once (each with `access.workers` bucket reads)."""
-    with ThreadPoolExecutor(max_workers=max(1, account_workers)) as pool:
-        return list(pool.map(lambda account: audit_account(access, account, config, progress), accounts))

@@ -11,17 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketguard.audit.fix import (
-    BucketReport,
-    S3Auditor,
-    describe_rules,
-    judge,
-    lowerings,
-    mandatory_findings,
-    misplaced_key,
-    plan_fix,
-)
+from bucketguard.audit.encryption import describe_rules, lowerings, misplaced_key
+from bucketguard.audit.fix import plan_fix, write
+from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings
+from bucketguard.audit.models import BucketReport, Identity
 from bucketguard.inputs import Broken, read_json_file
+from bucketguard.policy_config import ResolvedConfig
 from bucketguard.settings import EncryptionSettings, describe_validation_error
 
 PLAN_FORMAT = 1
@@ -60,15 +55,15 @@ class Plan(_Model):
         return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2) + "\n"
 
 
-def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, auditors: dict[str, S3Auditor],
+def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, config: ResolvedConfig, partition: str,
                  force: bool) -> list[PlannedChange]:
-    """Plan the fix of every failing bucket; refusals are recorded on the reports, not planned."""
+    """The plan stage, for review: the fix of every failing bucket; refusals are recorded on the reports,
+    not planned."""
     changes = []
     for report in reports:
         if report.error or not report.mandatory or report.account is None:
             continue
-        auditor = auditors[report.account]
-        fix = plan_fix(report, setting, auditor.config, auditor.identity, force)
+        fix = plan_fix(report, setting, config, Identity(report.account, partition), force)
         if fix.after is None:
             report.fix = {"status": "refused", "reason": fix.reason, "lowers": list(fix.lowers)}
             continue
@@ -100,9 +95,9 @@ def read_plan(path: Path, max_age_hours: float, now: datetime | None = None) -> 
     return plan
 
 
-def apply_change(auditor: S3Auditor, change: PlannedChange) -> BucketReport:
+def apply_change(auditor: AccountAuditor, change: PlannedChange) -> BucketReport:
     """Re-read the bucket; write the planned change only if it still holds what the plan saw, then verify."""
-    report = auditor.read(change.bucket)
+    report = auditor.inspect(change.bucket)
     if report.error:
         report.fix = {"status": "skipped", "reason": f"cannot re-read it ({report.error}); nothing written"}
         return report
@@ -115,13 +110,13 @@ def apply_change(auditor: S3Auditor, change: PlannedChange) -> BucketReport:
     if refusal:
         report.fix = {"status": "skipped", "reason": f"{refusal}; nothing written"}
         return report
-    auditor.write(report, change.after)
+    write(auditor, report, change.after)
     if change.lowers and report.fix is not None:
         report.fix["lowers"] = list(change.lowers)
     return report
 
 
-def _unsafe(auditor: S3Auditor, change: PlannedChange, report: BucketReport) -> str | None:
+def _unsafe(auditor: AccountAuditor, change: PlannedChange, report: BucketReport) -> str | None:
     """Why a planned change must not be written after all: a plan is a file anyone may have edited, so
     its `after` gets the same checks as a fix (policies, key placement, lowering only as recorded)."""
     place = {"account": auditor.identity.account, "region": report.region or change.region,

@@ -29,6 +29,18 @@ _SARIF_LEVELS = {"mandatory": "error", "remediate": "error", "advisory": "warnin
 
 
 @dataclass(frozen=True)
+class SarifRuleMeta:
+    """A rule's metadata for SARIF, when it is not a pack's (the audit's own policies)."""
+
+    name: str
+    description: str
+    level: str
+    severity: str
+    remediation: str
+    framework: dict[str, str]
+
+
+@dataclass(frozen=True)
 class SarifResult:
     """One violation for SARIF: which rule, how serious, what, and where."""
 

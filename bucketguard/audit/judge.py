@@ -1,0 +1,110 @@
+"""The judge stage: a live bucket's encryption, as S3 returned it, judged by the policy pack's own checks.
+
+The answer becomes the configuration a program would have declared, attached to a deployed bucket,
+and goes through `bucketguard.policies.checks` exactly as the pack's Analyze and AnalyzeStack would:
+same code, names, levels, messages and `--policy-pack-config` semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bucketguard.audit.aws import BucketRead, S3Buckets
+from bucketguard.audit.models import MANDATORY_LEVELS, BucketReport, Finding, Identity
+from bucketguard.policies.catalog import PACK_NAME, POLICIES
+from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource, build_stack_view
+from bucketguard.policy_config import PolicyDescription, ResolvedConfig, resolve_policy_config
+
+
+def audit_policy_config(user_config: Mapping[str, Any] | None, source: str) -> ResolvedConfig:
+    """bucketguard's policies configured as the engine would configure the pack."""
+    described = [PolicyDescription(s.name, s.level, s.config_schema) for s in POLICIES]
+    return resolve_policy_config(described, user_config, source, PACK_NAME)
+
+
+def to_pack_rules(api_rules: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """S3's PascalCase rules in the shape the pack reads (camelCase, as Pulumi sends them)."""
+    converted = []
+    for rule in api_rules:
+        default = rule.get("ApplyServerSideEncryptionByDefault")
+        item: dict[str, Any] = {}
+        if isinstance(default, Mapping):
+            item["applyServerSideEncryptionByDefault"] = {
+                k: v for k, v in (("sseAlgorithm", default.get("SSEAlgorithm")),
+                                  ("kmsMasterKeyId", default.get("KMSMasterKeyID"))) if v is not None
+            }
+        if "BucketKeyEnabled" in rule:
+            item["bucketKeyEnabled"] = rule["BucketKeyEnabled"]
+        blocked = rule.get("BlockedEncryptionTypes")
+        if isinstance(blocked, Mapping):
+            item["blockedEncryptionTypes"] = list(blocked.get("EncryptionType") or [])
+        converted.append(item)
+    return converted
+
+
+def judge(bucket: str, api_rules: Sequence[Mapping[str, Any]] | None, config: ResolvedConfig,
+          account: str | None = None, region: str | None = None) -> list[Finding]:
+    """The pack's verdict on a live bucket whose GetBucketEncryption returned `api_rules`.
+
+    `account` and `region` are where the bucket lives, which the pack reads from a provider's
+    `allowedAccountIds` and `region`: bare key ids and alias names resolve there.
+    """
+    provider = {"region": region, "allowedAccountIds": [account] if account else None}
+    bucket_resource = PlainResource(f"arn:aws:s3:::{bucket}", BUCKET, bucket, {"bucket": bucket, "id": bucket},
+                                    provider=provider)
+    resources = [bucket_resource]
+    if api_rules is not None:
+        props = {"bucket": bucket, "rules": to_pack_rules(api_rules)}
+        resources.append(PlainResource(f"arn:aws:s3:::{bucket}#encryption", CONFIGURATION, bucket, props,
+                                       inputs=props, provider=provider))
+    view = build_stack_view(resources)
+    findings: list[Finding] = []
+    for spec in POLICIES:
+        level, props = config[spec.name]
+        if level == "disabled":
+            continue
+        messages: list[str] = []
+        if spec.resource_check is not None:
+            for resource in resources:
+                messages.extend(spec.resource_check(resource, props))
+        if spec.stack_check is not None:
+            messages.extend(f.message for f in spec.stack_check(view, props))
+        findings.extend(Finding(spec.name, level, f"{spec.description}\n{m}") for m in messages)
+    return findings
+
+
+def mandatory_findings(findings: Iterable[Finding]) -> list[Finding]:
+    return [f for f in findings if f.level in MANDATORY_LEVELS]
+
+
+def judge_read(read: BucketRead, config: ResolvedConfig) -> BucketReport:
+    """A bucket's report from what S3 answered: the pack's findings, or, for a bucket that could not be
+    read, a mandatory finding saying its encryption is unverifiable."""
+    report = BucketReport(read.name, account=read.account, region=read.region, rules=read.rules, error=read.error)
+    if read.error is not None:
+        hint = (f" (S3 also answers this for a bucket that account {read.account} does not own: it is "
+                "neither read nor written)") if read.error_code == "AccessDenied" else ""
+        report.findings = [Finding("s3-bucket-encryption-declared", "mandatory",
+                                   f"S3 bucket {read.name!r}: its encryption could not be read ({report.error}), "
+                                   f"so it cannot be verified{hint}.")]
+        return report
+    report.findings = judge(read.name, read.rules, config, read.account, read.region)
+    return report
+
+
+@dataclass(frozen=True)
+class AccountAuditor:
+    """One account's buckets and the policies that judge them."""
+
+    buckets: S3Buckets
+    config: ResolvedConfig
+
+    @property
+    def identity(self) -> Identity:
+        return self.buckets.identity
+
+    def inspect(self, name: str) -> BucketReport:
+        """Read → judge, for one bucket."""
+        return judge_read(self.buckets.read(name), self.config)

@@ -1,0 +1,161 @@
+"""The audit's request and result (`run_audit(AuditRequest) -> AuditResult`) and what flows between its
+stages: an account, a bucket's report, a finding. Light to import: no boto3, no jsonschema."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from bucketguard.audit.plan import Plan
+
+MANDATORY_LEVELS = ("mandatory", "remediate")
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """What `bucketguard audit` is asked (each field is the flag of the same name).
+
+    Three modes: audit (the default; with `fix`, `plan_file` or `import_file` it also fixes, plans or
+    writes an import file), `organization` (every account through `role_name`), and `apply_file`
+    (make exactly the changes of a plan)."""
+
+    endpoint_url: str | None = None  # of every AWS API the audit calls (default: AWS)
+    region: str | None = None
+    profile: str | None = None
+    policy_pack_config: Path | Mapping[str, Any] | None = None  # the `--policy-pack-config` file, or its content
+    buckets: Sequence[str] = ()  # default: every bucket ListBuckets returns
+    concurrency: int = 16  # bucket reads at once, per account
+    fix: bool = False  # PutBucketEncryption on each bucket failing a mandatory rule
+    force: bool = False  # with fix or plan: also lower encryption or replace a customer managed key
+    # The fix setting: the project's bucketguard:defaults with these on top.
+    sse_algorithm: str | None = None
+    kms_key_id: str | None = None
+    use_aws_managed_key: bool | None = None
+    allow_sse_c: bool = False
+    project_dir: Path = Path(".")
+    stack: str = "dev"
+    import_file: Path | None = None  # write a `pulumi import --file` document here
+    organization: bool = False
+    role_name: str | None = None
+    external_id: str | None = None
+    accounts: Sequence[str] = ()  # with organization: only these
+    account_concurrency: int = 4
+    plan_file: Path | None = None  # write every change the fix would make here; writes no bucket
+    apply_file: Path | None = None  # make exactly the changes of this plan
+    max_plan_age_hours: float = 24.0
+    show_progress: bool = False  # progress bars on stderr
+
+    @property
+    def needs_fix_setting(self) -> bool:
+        return self.fix or self.import_file is not None or self.plan_file is not None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One policy violation of a live bucket."""
+
+    policy: str
+    level: str
+    message: str
+
+
+@dataclass
+class BucketReport:
+    """One bucket: what S3 says, the verdict, and what a fix did or would do."""
+
+    name: str
+    account: str | None = None
+    region: str | None = None
+    rules: list[dict[str, Any]] | None = None  # S3's Rules; None: no default encryption configured
+    error: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    # {"status": "fixed" | "still-failing" | "refused" | "failed" | "planned" | "skipped", "reason", "before",
+    #  "after", ...}
+    fix: dict[str, Any] | None = None
+
+    @property
+    def mandatory(self) -> bool:
+        return any(f.level in MANDATORY_LEVELS for f in self.findings)
+
+    @property
+    def verdict(self) -> str:
+        if self.error:
+            return "error"
+        if self.mandatory:
+            return "FAIL"
+        return "advisory" if self.findings else "ok"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose buckets the audit reads: the account of its credentials, and where keys must live."""
+
+    account: str
+    partition: str = "aws"
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account of the organisation, as ListAccounts lists it."""
+
+    id: str
+    name: str | None
+    status: str
+
+
+@dataclass
+class AccountResult:
+    """One account: its buckets' reports, or why it could not be audited."""
+
+    account: str
+    name: str | None = None
+    error: str | None = None
+    reports: list[BucketReport] = field(default_factory=list)
+
+    @property
+    def failing(self) -> bool:
+        return self.error is not None or any(r.mandatory for r in self.reports)
+
+
+def fix_counts(reports: Sequence[BucketReport]) -> dict[str, int]:
+    """Buckets by what the fix did to them (audit mode)."""
+    counts = {"fixed": 0, "still-failing": 0, "refused": 0, "failed": 0, "planned": 0}
+    for report in reports:
+        if report.fix:
+            counts[report.fix["status"]] += 1
+    return counts
+
+
+def apply_counts(reports: Sequence[BucketReport]) -> dict[str, int]:
+    """Planned changes by what applying them did (apply mode)."""
+    counts = {"fixed": 0, "skipped": 0, "still-failing": 0, "failed": 0}
+    for report in reports:
+        if report.fix:
+            counts[report.fix["status"]] = counts.get(report.fix["status"], 0) + 1
+    return counts
+
+
+@dataclass
+class AuditResult:
+    """Everything one audit found and did, account by account. `passed`: audit mode, no account
+    failing a mandatory rule or unreadable; apply mode, every planned change made and verified."""
+
+    mode: Literal["audit", "apply"]
+    accounts: list[AccountResult]
+    organization: bool = False  # audit mode: the organisation's accounts, not the credentials' own
+    import_notes: list[str] = field(default_factory=list)  # failing buckets left out of the import file, and why
+    plan: Plan | None = None  # the plan written to `plan_file` (audit mode) or applied (apply mode)
+
+    @property
+    def reports(self) -> list[BucketReport]:
+        return [report for account in self.accounts for report in account.reports]
+
+    @property
+    def passed(self) -> bool:
+        if self.mode == "apply":
+            planned = len(self.plan.changes) if self.plan is not None else 0
+            return apply_counts(self.reports)["fixed"] == planned and not any(a.error for a in self.accounts)
+        return not any(account.failing for account in self.accounts)

@@ -1,0 +1,293 @@
+"""The audit, top to bottom: `run_audit(request) -> AuditResult`.
+
+    accounts → buckets → read → judge → plan → apply → verify
+
+accounts: the credentials' own (STS), or the organisation's (Organizations, a role assumed in each);
+buckets: ListBuckets, or the ones named; read: each bucket's region and default encryption (S3,
+`aws.py`); judge: the pack's own checks (`judge.py`); plan: the least change that passes (`fix.py`),
+written to a plan file for review (`plan.py`); apply: PutBucketEncryption; verify: read back and
+judged again. `--fix` runs plan → apply → verify at once for one account; `--apply FILE` runs
+apply → verify for a reviewed plan, re-reading each bucket first. Each stage is a function of this
+module or of the one it names; the result is printed by `bucketguard.reports.audit`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bucketguard.audit.aws import (
+    Caller,
+    RoleAccess,
+    S3Buckets,
+    aws_client,
+    caller_identity,
+    error_code,
+    list_accounts,
+    open_session,
+    role_arn,
+    s3_client,
+)
+from bucketguard.audit.fix import fix_bucket, fix_setting
+from bucketguard.audit.judge import AccountAuditor, audit_policy_config
+from bucketguard.audit.models import Account, AccountResult, AuditRequest, AuditResult, BucketReport, Identity
+from bucketguard.audit.plan import Plan, apply_change, plan_changes, read_plan
+from bucketguard.audit.progress import AccountProgressBars, ProgressLine
+from bucketguard.audit.stack_import import import_candidates, import_file
+from bucketguard.inputs import Broken, pack_config
+from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
+from bucketguard.settings import EncryptionSettings
+
+# (account, buckets done, buckets in all); total 0 while the account's buckets are being listed
+AccountProgress = Callable[[str, int, int], None]
+
+
+def run_audit(request: AuditRequest) -> AuditResult:
+    """Audit (and, as asked, fix, plan or apply) the default encryption of existing buckets; raises
+    Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing)."""
+    check_request(request)
+    if request.apply_file is not None:
+        return apply_plan(request, request.apply_file)
+    policies = policy_config(request.policy_pack_config)
+    setting = fix_setting(request, policies.resolved) if request.needs_fix_setting else None
+    caller = connect(request)
+    if request.organization:
+        accounts = audit_organization(request, caller, policies.resolved)
+    else:
+        auditor = own_account(request, caller, policies.resolved)
+        accounts = [audit_buckets(request, auditor)]
+        if request.fix and setting is not None:
+            for report in accounts[0].reports:
+                fix_bucket(auditor, report, setting, request.force)
+    reports = [report for account in accounts for report in account.reports]
+    plan = None
+    if request.plan_file is not None and setting is not None:
+        plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity)
+    notes: list[str] = []
+    if request.import_file is not None and setting is not None:
+        notes = write_import_file(request.import_file, reports, setting, caller.identity)
+    return AuditResult("audit", accounts, organization=request.organization, import_notes=notes, plan=plan)
+
+
+def check_request(request: AuditRequest) -> None:
+    """Refuse a request whose flags contradict each other, before anything is read."""
+    if request.concurrency < 1:
+        raise Broken(f"--concurrency must be at least 1 (got {request.concurrency})")
+    if request.account_concurrency < 1:
+        raise Broken(f"--account-concurrency must be at least 1 (got {request.account_concurrency})")
+    if request.organization and not request.role_name:
+        raise Broken("--organization needs --role-name: the role the audit assumes in each account "
+                     "(deploy it with bucketguard.components.AuditRole)")
+    if not request.organization and (request.role_name or request.external_id or request.accounts):
+        raise Broken("--role-name, --external-id and --account only apply with --organization")
+    if request.organization and request.fix:
+        raise Broken("--fix at organisation scale is two steps: --plan FILE, review it, then --apply FILE")
+    if request.organization and (request.import_file or request.buckets):
+        raise Broken("--import-file and --bucket apply to one account; run them without --organization")
+    if request.fix and request.plan_file:
+        raise Broken("--fix writes now and --plan writes a plan: choose one")
+    if request.apply_file and (request.fix or request.plan_file or request.organization or request.buckets
+                               or request.import_file or request.policy_pack_config):
+        raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
+                     "it), plus --external-id, --max-plan-age and the connection flags")
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """The pack config as the user gave it (a plan carries it) and bucketguard's policies configured with it."""
+
+    given: dict[str, Any] | None
+    resolved: ResolvedConfig
+
+
+def policy_config(config: Path | Mapping[str, Any] | None, source: str | None = None) -> PolicyConfig:
+    """bucketguard's policies configured as the engine would configure the pack (Broken for a bad config)."""
+    given, default_source = pack_config(config)
+    try:
+        return PolicyConfig(given, audit_policy_config(given, source or default_source))
+    except PolicyConfigError as error:
+        raise Broken(str(error)) from None
+
+
+def connect(request: AuditRequest) -> Caller:
+    """The caller's session and account: without an account to expect as owner, nothing is read."""
+    try:
+        session = open_session(request.profile, request.region)
+    except Exception as error:  # unknown profile, bad region: botocore's message says which
+        raise Broken(f"cannot create the S3 client: {error}") from None
+    try:
+        identity = caller_identity(session, request.endpoint_url)
+    except Exception as error:  # no credentials, no endpoint: no owner to expect, so nothing is read
+        raise Broken(f"STS GetCallerIdentity failed, so the audit cannot tell which account owns the buckets: "
+                     f"{error}") from None
+    return Caller(session, identity, request.endpoint_url)
+
+
+# --- accounts -------------------------------------------------------------------------------------
+
+
+def own_account(request: AuditRequest, caller: Caller, config: ResolvedConfig) -> AccountAuditor:
+    """The accounts stage for one account: the credentials' own."""
+    try:
+        client = s3_client(caller.session, caller.endpoint_url, request.concurrency)
+    except Exception as error:  # bad region or endpoint: botocore's message says which
+        raise Broken(f"cannot create the S3 client: {error}") from None
+    return AccountAuditor(S3Buckets(client, caller.identity), config)
+
+
+def role_access(request: AuditRequest, caller: Caller, role_name: str) -> RoleAccess:
+    return RoleAccess(caller.session, role_name, request.external_id, caller.identity.partition, caller.endpoint_url,
+                      request.concurrency)
+
+
+def organization_accounts(request: AuditRequest, caller: Caller) -> tuple[list[Account], list[AccountResult]]:
+    """The accounts stage for an organisation: its ACTIVE accounts (those asked for), and an error
+    result for each other one."""
+    try:
+        organizations = aws_client(caller.session, "organizations", caller.endpoint_url)
+        return list_accounts(organizations, request.accounts)
+    except Exception as error:  # not the management or a delegated administrator account, or denied
+        raise Broken(f"Organizations ListAccounts failed: {error}") from None
+
+
+def audit_organization(request: AuditRequest, caller: Caller, config: ResolvedConfig) -> list[AccountResult]:
+    """Every account of the organisation, at most `account_concurrency` at once (each with
+    `concurrency` bucket reads); an account that cannot be audited is that account's error."""
+    accounts, unreachable = organization_accounts(request, caller)
+    access = role_access(request, caller, request.role_name or "")
+    display = AccountProgressBars() if request.show_progress else None
+    with display or nullcontext():
+        results = audit_accounts(access, accounts, config, account_workers=request.account_concurrency, progress=display)
+    order = {a: i for i, a in enumerate(request.accounts)}
+    return sorted(results + unreachable, key=lambda r: (order.get(r.account, len(order)), r.account))
+
+
+def audit_accounts(access: RoleAccess, accounts: Sequence[Account], config: ResolvedConfig, *,
+                   account_workers: int, progress: AccountProgress | None = None) -> list[AccountResult]:
+    """Audit `accounts`, at most `account_workers` at once (each with `access.workers` bucket reads)."""
+    with ThreadPoolExecutor(max_workers=max(1, account_workers)) as pool:
+        return list(pool.map(lambda account: audit_member_account(access, account, config, progress), accounts))
+
+
+def audit_member_account(access: RoleAccess, account: Account, config: ResolvedConfig,
+                         progress: AccountProgress | None = None) -> AccountResult:
+    """Assume the role, then buckets → read → judge; any failure becomes the account's error."""
+    result = AccountResult(account.id, account.name)
+    try:
+        auditor = AccountAuditor(access.buckets(account.id), config)
+    except Exception as error:  # AssumeRole denied, no such role: this account's error
+        result.error = (f"AssumeRole into {role_arn(access.partition, account.id, access.role_name)} failed: "
+                        f"{error_code(error)}: {error}")
+        return result
+    try:
+        names = auditor.buckets.list_names()
+    except Exception as error:
+        result.error = f"ListBuckets failed: {error_code(error)}: {error}"
+        return result
+    tick = (lambda done, total: progress(account.id, done, total)) if progress else None
+    if progress:
+        progress(account.id, 0, len(names))
+    result.reports = read_and_judge(auditor, names, workers=access.workers, progress=tick)
+    return result
+
+
+# --- buckets → read → judge -----------------------------------------------------------------------
+
+
+def audit_buckets(request: AuditRequest, auditor: AccountAuditor) -> AccountResult:
+    """The buckets stage (the ones named, else ListBuckets), then read → judge each."""
+    try:
+        names = list(request.buckets) or auditor.buckets.list_names()
+    except Exception as error:  # ListBuckets denied: nothing to audit
+        raise Broken(f"ListBuckets failed: {error}") from None
+    progress = ProgressLine() if request.show_progress and len(names) > 20 else None
+    reports = read_and_judge(auditor, names, workers=request.concurrency, progress=progress)
+    return AccountResult(auditor.identity.account, reports=reports)
+
+
+def read_and_judge(auditor: AccountAuditor, names: Iterable[str], *, workers: int = 16,
+                   progress: Callable[[int, int], None] | None = None) -> list[BucketReport]:
+    """Read and judge buckets concurrently with a bounded pool; reports in the order given."""
+    names = list(names)
+    done = 0
+    lock = threading.Lock()
+
+    def inspect(name: str) -> BucketReport:
+        nonlocal done
+        report = auditor.inspect(name)
+        with lock:
+            done += 1
+            if progress:
+                progress(done, len(names))
+        return report
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(inspect, names))
+
+
+# --- plan, and what the stack imports -------------------------------------------------------------
+
+
+def write_plan(request: AuditRequest, path: Path, reports: list[BucketReport], setting: EncryptionSettings,
+               policies: PolicyConfig, identity: Identity) -> Plan:
+    """The plan stage for review (`--plan FILE`): every change the fix would make, written to `path`."""
+    changes = plan_changes(reports, setting, policies.resolved, identity.partition, request.force)
+    plan = Plan(createdAt=datetime.now(UTC), toolVersion=version("bucketguard"),
+                roleName=request.role_name if request.organization else None, policyPackConfig=policies.given,
+                changes=changes)
+    path.write_text(plan.to_json())
+    return plan
+
+
+def write_import_file(path: Path, reports: list[BucketReport], setting: EncryptionSettings,
+                      identity: Identity) -> list[str]:
+    """`--import-file FILE`: the buckets the stack may adopt; returns a line for each failing bucket left out."""
+    listed, notes = import_candidates(reports, setting, identity)
+    path.write_text(json.dumps(import_file(listed), indent=2) + "\n")
+    return notes
+
+
+# --- apply → verify, from a reviewed plan ---------------------------------------------------------
+
+
+def apply_plan(request: AuditRequest, path: Path) -> AuditResult:
+    """Apply a plan: each planned bucket is re-read and changed only if it still holds what was planned."""
+    plan = read_plan(path, request.max_plan_age_hours)
+    policies = policy_config(plan.policy_pack_config, f"{path}: policyPackConfig")
+    caller = connect(request)
+    identity = caller.identity
+    accounts = list(dict.fromkeys(change.account for change in plan.changes))
+    if plan.role_name is None and any(a != identity.account for a in accounts):
+        raise Broken(f"{path}: the plan is for account {', '.join(accounts)}, the credentials are of account "
+                     f"{identity.account}; apply it with that account's credentials")
+    access = role_access(request, caller, plan.role_name or "")
+    results = [apply_account(request, caller, access, plan, account, policies.resolved) for account in accounts]
+    return AuditResult("apply", results, plan=plan)
+
+
+def apply_account(request: AuditRequest, caller: Caller, access: RoleAccess, plan: Plan, account: str,
+                  config: ResolvedConfig) -> AccountResult:
+    """Apply → verify the plan's changes in one account; an account that cannot be reached is its error."""
+    changes = [c for c in plan.changes if c.account == account]
+    result = AccountResult(account)
+    try:
+        if plan.role_name is None:
+            buckets = S3Buckets(s3_client(caller.session, caller.endpoint_url, request.concurrency), caller.identity)
+        else:
+            buckets = access.buckets(account)
+    except Exception as error:  # AssumeRole denied: nothing in this account is written
+        result.error = f"cannot reach the account, nothing written there: {error}"
+        return result
+    auditor = AccountAuditor(buckets, config)
+    with ThreadPoolExecutor(max_workers=request.concurrency) as pool:
+        result.reports = list(pool.map(lambda change: apply_change(auditor, change), changes))
+    return result
+
