@@ -163,6 +163,7 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                 result.capture.output.append(raw.decode(errors="replace").rstrip("\n"))
                 if analysis.failed.is_set():
                     process.kill()
+            process.stdout.close()
             code = process.wait()
             with os.fdopen(read_fd) as stream:
                 read_fd = -1
