@@ -9,6 +9,7 @@ One entry, `pipeline.run_audit(AuditRequest) -> AuditResult`, and its stages in 
 - `aws.py`: every STS, Organizations and S3 call; `iam.py`: the IAM documents that allow exactly those
 - `judge.py`: a bucket's encryption judged by the pack's own checks
 - `encryption.py`: S3's encryption rules: describe, compare, whether a change lowers them
-- `fix.py`: the fix setting, and plan → apply → verify for one bucket; `plan.py`: the plan file
+- `fix.py`: the fix setting, and plan → apply → verify for one bucket (now, or from a plan);
+  `plan.py`: the plan file
 - `stack_import.py`: the `pulumi import` file; `progress.py`: terminal progress
 """

@@ -26,6 +26,7 @@ from bucketguard.audit.encryption import (
 )
 from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings
 from bucketguard.audit.models import AuditRequest, BucketReport, Finding, Identity
+from bucketguard.audit.plan import PlannedChange
 from bucketguard.inputs import Broken
 from bucketguard.policy_config import ResolvedConfig
 from bucketguard.pulumi_files.project import ProjectError, load_project
@@ -177,3 +178,61 @@ def fix_bucket(auditor: AccountAuditor, report: BucketReport, setting: Encryptio
     write(auditor, report, plan.after)
     if plan.lowers and report.fix is not None:
         report.fix["lowers"] = list(plan.lowers)
+
+
+def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, config: ResolvedConfig, partition: str,
+                 force: bool) -> list[PlannedChange]:
+    """The plan stage, for review: the fix of every failing bucket; refusals are recorded on the reports,
+    not planned."""
+    changes = []
+    for report in reports:
+        if report.error or not report.mandatory or report.account is None:
+            continue
+        fix = plan_fix(report, setting, config, Identity(report.account, partition), force)
+        if fix.after is None:
+            report.fix = {"status": "refused", "reason": fix.reason, "lowers": list(fix.lowers)}
+            continue
+        report.fix = {"status": "planned", "before": report.rules, "after": fix.after, "reason": fix.reason,
+                      "lowers": list(fix.lowers)}
+        changes.append(PlannedChange(account=report.account, bucket=report.name, region=report.region or "us-east-1",
+                                     before=report.rules, after=fix.after, reason=fix.reason, lowers=list(fix.lowers)))
+    return changes
+
+
+def apply_change(auditor: AccountAuditor, change: PlannedChange) -> BucketReport:
+    """Re-read the bucket; write the planned change only if it still holds what the plan saw, then verify."""
+    report = auditor.inspect(change.bucket)
+    if report.error:
+        report.fix = {"status": "skipped", "reason": f"cannot re-read it ({report.error}); nothing written"}
+        return report
+    if report.rules != change.before:
+        report.fix = {"status": "skipped",
+                      "reason": f"its encryption changed since the plan (planned from {describe_rules(change.before)}, "
+                                f"now {describe_rules(report.rules)}); nothing written: plan again"}
+        return report
+    refusal = _unsafe(auditor, change, report)
+    if refusal:
+        report.fix = {"status": "skipped", "reason": f"{refusal}; nothing written"}
+        return report
+    write(auditor, report, change.after)
+    if change.lowers and report.fix is not None:
+        report.fix["lowers"] = list(change.lowers)
+    return report
+
+
+def _unsafe(auditor: AccountAuditor, change: PlannedChange, report: BucketReport) -> str | None:
+    """Why a planned change must not be written after all: a plan is a file anyone may have edited, so
+    its `after` gets the same checks as a fix (policies, key placement, lowering only as recorded)."""
+    place = {"account": auditor.identity.account, "region": report.region or change.region,
+             "partition": auditor.identity.partition}
+    default = (change.after[0].get("ApplyServerSideEncryptionByDefault") or {}) if change.after else {}
+    misplaced = misplaced_key(default.get("KMSMasterKeyID"), **place)
+    if misplaced:
+        return misplaced
+    failing = mandatory_findings(judge(change.bucket, change.after, auditor.config, place["account"], place["region"]))
+    if failing:
+        return f"the planned encryption would fail {', '.join(sorted({f.policy for f in failing}))}"
+    unrecorded = [x for x in lowerings(change.before, change.after, **place) if x not in change.lowers]
+    if unrecorded:
+        return f"the planned encryption lowers it ({'; '.join(unrecorded)}) but the plan does not say so"
+    return None

@@ -36,10 +36,10 @@ from bucketguard.audit.aws import (
     role_arn,
     s3_client,
 )
-from bucketguard.audit.fix import fix_bucket, fix_setting
+from bucketguard.audit.fix import apply_change, fix_bucket, fix_setting, plan_changes
 from bucketguard.audit.judge import AccountAuditor, audit_policy_config
 from bucketguard.audit.models import Account, AccountResult, AuditRequest, AuditResult, BucketReport, Identity
-from bucketguard.audit.plan import Plan, apply_change, plan_changes, read_plan
+from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
 from bucketguard.audit.stack_import import import_candidates, import_file
 from bucketguard.inputs import Broken, pack_config

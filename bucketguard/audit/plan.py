@@ -1,5 +1,5 @@
-"""A fix planned, reviewed, then applied: `audit --plan FILE` writes every change it would make,
-`audit --apply FILE` makes exactly those changes, each only if the bucket still holds what the plan saw.
+"""The plan file: what `audit --plan FILE` writes (every change the fix would make) and `audit --apply
+FILE` reads back, refused when malformed or too old. Planning and applying are in `fix.py`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bucketguard.audit.encryption import describe_rules, lowerings, misplaced_key
-from bucketguard.audit.fix import plan_fix, write
-from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings
-from bucketguard.audit.models import BucketReport, Identity
 from bucketguard.inputs import Broken, read_json_file
-from bucketguard.policy_config import ResolvedConfig
-from bucketguard.settings import EncryptionSettings, describe_validation_error
+from bucketguard.settings import describe_validation_error
 
 PLAN_FORMAT = 1
 # A plan describes buckets as they were; the older it is, the likelier they changed. Re-reading each
@@ -55,25 +50,6 @@ class Plan(_Model):
         return json.dumps(self.model_dump(mode="json", by_alias=True), indent=2) + "\n"
 
 
-def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, config: ResolvedConfig, partition: str,
-                 force: bool) -> list[PlannedChange]:
-    """The plan stage, for review: the fix of every failing bucket; refusals are recorded on the reports,
-    not planned."""
-    changes = []
-    for report in reports:
-        if report.error or not report.mandatory or report.account is None:
-            continue
-        fix = plan_fix(report, setting, config, Identity(report.account, partition), force)
-        if fix.after is None:
-            report.fix = {"status": "refused", "reason": fix.reason, "lowers": list(fix.lowers)}
-            continue
-        report.fix = {"status": "planned", "before": report.rules, "after": fix.after, "reason": fix.reason,
-                      "lowers": list(fix.lowers)}
-        changes.append(PlannedChange(account=report.account, bucket=report.name, region=report.region or "us-east-1",
-                                     before=report.rules, after=fix.after, reason=fix.reason, lowers=list(fix.lowers)))
-    return changes
-
-
 def read_plan(path: Path, max_age_hours: float, now: datetime | None = None) -> Plan:
     """The plan in `path`, or Broken naming what is wrong with it (unreadable, malformed, too old)."""
     data = read_json_file(path, "plan file")
@@ -93,42 +69,3 @@ def read_plan(path: Path, max_age_hours: float, now: datetime | None = None) -> 
     if age < -timedelta(minutes=5):
         raise Broken(f"{path}: the plan was created in the future ({created.isoformat()}); check the clocks")
     return plan
-
-
-def apply_change(auditor: AccountAuditor, change: PlannedChange) -> BucketReport:
-    """Re-read the bucket; write the planned change only if it still holds what the plan saw, then verify."""
-    report = auditor.inspect(change.bucket)
-    if report.error:
-        report.fix = {"status": "skipped", "reason": f"cannot re-read it ({report.error}); nothing written"}
-        return report
-    if report.rules != change.before:
-        report.fix = {"status": "skipped",
-                      "reason": f"its encryption changed since the plan (planned from {describe_rules(change.before)}, "
-                                f"now {describe_rules(report.rules)}); nothing written: plan again"}
-        return report
-    refusal = _unsafe(auditor, change, report)
-    if refusal:
-        report.fix = {"status": "skipped", "reason": f"{refusal}; nothing written"}
-        return report
-    write(auditor, report, change.after)
-    if change.lowers and report.fix is not None:
-        report.fix["lowers"] = list(change.lowers)
-    return report
-
-
-def _unsafe(auditor: AccountAuditor, change: PlannedChange, report: BucketReport) -> str | None:
-    """Why a planned change must not be written after all: a plan is a file anyone may have edited, so
-    its `after` gets the same checks as a fix (policies, key placement, lowering only as recorded)."""
-    place = {"account": auditor.identity.account, "region": report.region or change.region,
-             "partition": auditor.identity.partition}
-    default = (change.after[0].get("ApplyServerSideEncryptionByDefault") or {}) if change.after else {}
-    misplaced = misplaced_key(default.get("KMSMasterKeyID"), **place)
-    if misplaced:
-        return misplaced
-    failing = mandatory_findings(judge(change.bucket, change.after, auditor.config, place["account"], place["region"]))
-    if failing:
-        return f"the planned encryption would fail {', '.join(sorted({f.policy for f in failing}))}"
-    unrecorded = [x for x in lowerings(change.before, change.after, **place) if x not in change.lowers]
-    if unrecorded:
-        return f"the planned encryption lowers it ({'; '.join(unrecorded)}) but the plan does not say so"
-    return None
