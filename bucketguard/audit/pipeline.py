@@ -59,17 +59,17 @@ def run_audit(request: AuditRequest) -> AuditResult:
     policies = policy_config(request.policy_pack_config)
     setting = fix_setting(request, policies.resolved) if request.needs_fix_setting else None
     caller = connect(request)
-    if request.organization:
+    if request.organization:  # accounts → buckets → read → judge, in every account
         accounts = audit_organization(request, caller, policies.resolved)
-    else:
+    else:  # the same in the credentials' own account
         auditor = own_account(request, caller, policies.resolved)
         accounts = [audit_buckets(request, auditor)]
-        if request.fix and setting is not None:
+        if request.fix and setting is not None:  # plan → apply → verify, now
             for report in accounts[0].reports:
                 fix_bucket(auditor, report, setting, request.force)
     reports = [report for account in accounts for report in account.reports]
     plan = None
-    if request.plan_file is not None and setting is not None:
+    if request.plan_file is not None and setting is not None:  # plan, for review; `--apply` does the rest
         plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity)
     notes: list[str] = []
     if request.import_file is not None and setting is not None:
