@@ -154,6 +154,7 @@ class BucketConfig(EncryptionOverrides):
     bucket_name: str | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     force_destroy: bool = False
+    retain_on_delete: bool | None = None
     enforce_tls: bool = True
 
     @field_validator("name")

@@ -218,6 +218,8 @@ BAD_ARGS = [
                    "acme.mrap", "acme--x-s3")],
     ({"tags": {"aws:cloudformation:stack-name": "x"}}, "tags: tag key 'aws:cloudformation:stack-name' starts with the reserved"),
     ({"tags": {"AWS:team": "x"}}, "starts with the reserved prefix 'aws:'"),
+    ({"retain_on_delete": "yes"}, "retain_on_delete must be true or false (got 'yes')"),
+    ({"force_destroy": True, "retain_on_delete": True}, "force_destroy=True has no effect with retain_on_delete=True"),
     ({"child_aliases": {"bukket": ["urn:pulumi:test::bucketguard::aws:s3/bucket:Bucket::data"]}},
      "child_aliases: 'bukket' is not a child of this component; use bucket, encryption, key, policy"),
     ({"child_aliases": {"bucket": "urn:pulumi:test::bucketguard::aws:s3/bucket:Bucket::data"}},
@@ -310,7 +312,44 @@ def test_encryption_configurations_are_retained_on_delete() -> None:
     assert cap.by_name("data-encryption", CONFIGURATION).retain_on_delete is True
     assert cap.by_name("legacy-encryption", CONFIGURATION).retain_on_delete is True
     assert cap.by_name("legacy-key", KEY).retain_on_delete is True
-    assert cap.by_name("data", BUCKET).retain_on_delete is False  # force_destroy=False protects its objects
+
+
+def test_the_bucket_and_its_policy_are_retained_on_delete_by_default() -> None:
+    # Dropping the component from the program, or renaming it without aliases, must not delete the
+    # bucket, nor delete (DeleteBucketPolicy) the one policy a bucket has after the new one was written.
+    cap = capture(lambda: EncryptedBucket("data", {"policy_statements": [dict(READER, Sid="Read")]}))
+    assert cap.by_name("data", BUCKET).retain_on_delete is True
+    assert cap.by_name("data-policy", POLICY).retain_on_delete is True
+
+
+@pytest.mark.parametrize(("args", "retained"), [
+    ({"force_destroy": True}, False),  # asking destroy to empty the bucket is asking for its deletion
+    ({"retain_on_delete": False}, False),
+    ({"retain_on_delete": True, "force_destroy": False}, True),
+])
+def test_retention_follows_force_destroy_and_retain_on_delete(args: dict[str, Any], retained: bool) -> None:
+    cap = capture(lambda: EncryptedBucket("data", args))  # type: ignore[arg-type]
+    assert cap.by_name("data", BUCKET).retain_on_delete is retained
+    assert cap.by_name("data-policy", POLICY).retain_on_delete is True
+    assert cap.by_name("data-encryption", CONFIGURATION).retain_on_delete is True
+
+
+def test_stack_config_sets_retention_per_bucket() -> None:
+    from bucketguard.components.stack import build_stack
+    from bucketguard.settings import load_stack_config
+
+    config = load_stack_config({"buckets": [{"name": "kept"}, {"name": "scratch", "retainOnDelete": False},
+                                            {"name": "tmp", "forceDestroy": True}]})
+    cap = capture(lambda: build_stack(config))
+    assert [cap.by_name(n, BUCKET).retain_on_delete for n in ("kept", "scratch", "tmp")] == [True, False, False]
+
+
+def test_a_moved_child_keeps_the_callers_own_aliases_first() -> None:
+    old_key = "urn:pulumi:test::bucketguard::aws:kms/key:Key::k"
+    cap = capture(lambda: EncryptedBucket("data", {"child_aliases": {"key": [old_key]}}))
+    aliases = cap.by_name("data-key", KEY).aliases
+    assert aliases[0] == {"urn": old_key}
+    assert any("spec" in a and a["spec"]["parentUrn"].endswith("bucketguard:index:BucketEncryption::data") for a in aliases)
 
 
 def test_moving_an_existing_bucket_into_encrypted_bucket_keeps_its_urn() -> None:

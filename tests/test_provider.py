@@ -65,8 +65,9 @@ def test_schema_inputs_types_and_optionality(schema: dict[str, Any]) -> None:
     encrypted = schema["resources"][ENCRYPTED_BUCKET]
     assert encrypted["isComponent"] is True
     assert without_descriptions(encrypted["inputProperties"]) == {
-        **SETTINGS, "bucketName": STRING, "forceDestroy": BOOLEAN, "tags": STRING_MAP, "enforceTls": PLAIN_BOOLEAN,
-        "policyStatements": STATEMENTS, "keyPolicyStatements": STATEMENTS, "childAliases": ALIASES,
+        **SETTINGS, "bucketName": STRING, "forceDestroy": BOOLEAN, "retainOnDelete": PLAIN_BOOLEAN, "tags": STRING_MAP,
+        "enforceTls": PLAIN_BOOLEAN, "policyStatements": STATEMENTS, "keyPolicyStatements": STATEMENTS,
+        "childAliases": ALIASES,
     }
     assert encrypted["requiredInputs"] == []
 
@@ -76,6 +77,21 @@ def test_schema_inputs_types_and_optionality(schema: dict[str, Any]) -> None:
         "bucket": STRING, **SETTINGS, "tags": STRING_MAP, "keyPolicyStatements": STATEMENTS, "childAliases": ALIASES,
     }
     assert attached["requiredInputs"] == ["bucket"]
+
+
+def test_audit_role_is_served_to_every_language(schema: dict[str, Any]) -> None:
+    role = schema["resources"]["bucketguard:index:AuditRole"]
+    plain_strings = {"type": "array", "plain": True, "items": PLAIN_STRING}
+    assert without_descriptions(role["inputProperties"]) == {
+        "auditAccountId": PLAIN_STRING, "roleName": PLAIN_STRING, "externalId": PLAIN_STRING,
+        "requireExternalId": PLAIN_BOOLEAN, "trustedPrincipalArns": plain_strings, "organizationId": PLAIN_STRING,
+        "enableFix": PLAIN_BOOLEAN, "fixBuckets": plain_strings, "enableKeyChecks": PLAIN_BOOLEAN,
+        "tags": {"type": "object", "plain": True, "additionalProperties": PLAIN_STRING},
+    }
+    assert role["requiredInputs"] == ["auditAccountId"]
+    assert without_descriptions(role["properties"]) == {
+        "role": {"$ref": AWS_SCHEMA + "aws:iam%2Frole:Role"}, "roleArn": STRING, "roleName": STRING}
+    assert all(p.get("description") for p in [*role["inputProperties"].values(), *role["properties"].values()])
 
 
 def test_schema_describes_every_input_and_output(schema: dict[str, Any]) -> None:

@@ -11,6 +11,8 @@ import pulumi_aws as aws
 
 from bucketguard import rules
 from bucketguard.components.encryption import (
+    BUCKET_ENCRYPTION_TYPE,
+    ENCRYPTED_BUCKET_TYPE,
     AliasInput,
     attach_encryption,
     check_arg_names,
@@ -19,6 +21,8 @@ from bucketguard.components.encryption import (
     check_key_policy_statements,
     check_tags,
     child_options,
+    moved_from,
+    with_move_alias,
 )
 from bucketguard.components.statements import check_statements, policy_document
 from bucketguard.settings import SettingsError, autoname_problem
@@ -43,7 +47,9 @@ class EncryptedBucketArgs(TypedDict):
     bucket_name: NotRequired[pulumi.Input[str]]
     """Physical bucket name; default: Pulumi autonaming from the component name."""
     force_destroy: NotRequired[pulumi.Input[bool]]
-    """Let `pulumi destroy` delete a bucket that still holds objects; default False."""
+    """Let `pulumi destroy` delete a bucket that still holds objects; default False. Needs retain_on_delete=False."""
+    retain_on_delete: NotRequired[bool]
+    """Keep the bucket in AWS when the component is deleted or renamed (the stack forgets it); default: not force_destroy."""
     tags: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """Tags for the bucket and the KMS key, when one is created. Keys starting with "aws:" are rejected."""
     enforce_tls: NotRequired[bool]
@@ -68,14 +74,27 @@ def tls_only_statement(bucket_arn: str) -> dict[str, Any]:
     }
 
 
+def check_retention(where: str, args: Mapping[str, object]) -> bool:
+    """`retain_on_delete`, defaulting to True unless `force_destroy` is literally True (a caller who asks
+    for destroy to empty the bucket wants it deleted); both True is a contradiction."""
+    force_destroy = args.get("force_destroy", False)
+    retain = args.get("retain_on_delete", force_destroy is not True)
+    if not isinstance(retain, bool):
+        raise SettingsError(f"{where}: retain_on_delete must be true or false (got {retain!r})")
+    if retain and force_destroy is True:
+        raise SettingsError(f"{where}: force_destroy=True has no effect with retain_on_delete=True (the engine "
+                            "never deletes a retained bucket); drop one of them")
+    return retain
+
+
 # EncryptedBucket("name") with no args: the provider's schema reader needs `args` typed without None.
 _NO_ARGS: EncryptedBucketArgs = {}
 
 
 class EncryptedBucket(pulumi.ComponentResource):
     """An S3 bucket with a separate `BucketServerSideEncryptionConfiguration` (SSE-KMS by default,
-    with a created customer managed key), SSE-C blocked and TLS enforced. The configuration is
-    retained on delete."""
+    with a created customer managed key), SSE-C blocked and TLS enforced. The configuration, the key and
+    the bucket policy are retained on delete, and so is the bucket unless `retain_on_delete=False`."""
 
     bucket: aws.s3.Bucket
     """The bucket."""
@@ -110,7 +129,9 @@ class EncryptedBucket(pulumi.ComponentResource):
         )
         key_statements = check_key_policy_statements(where, settings, args.get("key_policy_statements"))
         aliases = check_child_aliases(where, args.get("child_aliases"), CHILDREN)
-        super().__init__("bucketguard:index:EncryptedBucket", name, None, opts)
+        retain = check_retention(where, args)
+        super().__init__(ENCRYPTED_BUCKET_TYPE, name, None, opts)
+        aliases = with_move_alias(aliases, moved_from(self, BUCKET_ENCRYPTION_TYPE), ("encryption", "key"))
 
         tags = args.get("tags")
         self.bucket = aws.s3.Bucket(
@@ -118,7 +139,7 @@ class EncryptedBucket(pulumi.ComponentResource):
             bucket=bucket_name,
             force_destroy=args.get("force_destroy", False),
             tags=tags,
-            opts=child_options(self, aliases, "bucket"),
+            opts=child_options(self, aliases, "bucket", retain=retain),
         )
         attached = attach_encryption(
             name, self, self.bucket.bucket, settings, args.get("kms_key_id"), tags, key_statements, aliases
@@ -133,7 +154,9 @@ class EncryptedBucket(pulumi.ComponentResource):
                 f"{name}-policy",
                 bucket=self.bucket.bucket,
                 policy=policy_document([*own, *statements]),
-                opts=child_options(self, aliases, "policy"),
+                # A bucket has one policy: deleting an old policy resource (a rename without aliases, a
+                # replaced component) would remove the one just written. Retained, the engine forgets it.
+                opts=child_options(self, aliases, "policy", retain=True),
             )
 
         self.bucket_name = self.bucket.bucket

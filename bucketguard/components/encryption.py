@@ -153,12 +153,41 @@ def child_options(
     parent: pulumi.Resource, aliases: Mapping[str, Sequence[AliasInput]], child: str, *, retain: bool = False
 ) -> pulumi.ResourceOptions:
     """Options of one child: the component as parent, the caller's aliases for it, and
-    `retain_on_delete` where deleting the child would weaken a bucket."""
+    `retain_on_delete` where deleting the child would weaken or lose a bucket."""
     return pulumi.ResourceOptions(
         parent=parent,
         aliases=list(aliases.get(child, ())) or None,
         retain_on_delete=retain or None,
     )
+
+
+ENCRYPTED_BUCKET_TYPE = "bucketguard:index:EncryptedBucket"
+BUCKET_ENCRYPTION_TYPE = "bucketguard:index:BucketEncryption"
+
+
+def sibling_urn(urn: str, component_type: str) -> str:
+    """The URN a component of `component_type` with the same name and parent has: `urn` with its own
+    type (the last of the qualified type's `$`-separated parts) replaced."""
+    prefix, project, qualified_type, name = urn.split("::", 3)
+    chain = qualified_type.split("$")
+    return "::".join((prefix, project, "$".join([*chain[:-1], component_type]), name))
+
+
+def moved_from(component: pulumi.Resource, component_type: str) -> pulumi.Alias:
+    """An alias for a child of `component`: the same child of a `component_type` component of the same
+    name and parent. Moving a bucket from `EncryptedBucket("data")` to `BucketEncryption("data")` (or
+    back) then keeps its encryption configuration and key, where without it the engine would create a
+    new key and configuration and delete the old configuration."""
+    return pulumi.Alias(parent=component.urn.apply(lambda urn: sibling_urn(urn, component_type)))
+
+
+def with_move_alias(aliases: Mapping[str, Sequence[AliasInput]], alias: pulumi.Alias,
+                    children: Sequence[str]) -> dict[str, list[AliasInput]]:
+    """The caller's aliases, then `alias`, for each of `children`."""
+    combined = {child: list(listed) for child, listed in aliases.items()}
+    for child in children:
+        combined[child] = [*combined.get(child, ()), alias]
+    return combined
 
 
 @dataclass
@@ -250,7 +279,8 @@ class BucketEncryption(pulumi.ComponentResource):
         check_tags(where, args.get("tags"))
         key_statements = check_key_policy_statements(where, settings, args.get("key_policy_statements"))
         aliases = check_child_aliases(where, args.get("child_aliases"), ("encryption", "key"))
-        super().__init__("bucketguard:index:BucketEncryption", name, None, opts)
+        super().__init__(BUCKET_ENCRYPTION_TYPE, name, None, opts)
+        aliases = with_move_alias(aliases, moved_from(self, ENCRYPTED_BUCKET_TYPE), ("encryption", "key"))
 
         bucket_name: pulumi.Input[str] = target.bucket if isinstance(target, aws.s3.Bucket) else target
         attached = attach_encryption(

@@ -1,7 +1,7 @@
-"""The component provider: `EncryptedBucket` and `BucketEncryption` for programs in any language.
+"""The component provider: `EncryptedBucket`, `BucketEncryption` and `AuditRole` for programs in any language.
 
 The schema is inferred by the Pulumi SDK from the argument TypedDicts and the class-level output
-annotations of the two components; Construct runs the same classes (same defaults, validation and
+annotations of the components; Construct runs the same classes (same defaults, validation and
 children) that Python programs use directly.
 """
 
@@ -12,11 +12,12 @@ import pulumi
 from pulumi.provider.experimental import component_provider_host
 from pulumi.provider.experimental.component import ComponentProvider
 
+from bucketguard.components.audit_role import AuditRole
 from bucketguard.components.encrypted_bucket import EncryptedBucket
 from bucketguard.components.encryption import BucketEncryption
 
 PACKAGE_NAME = "bucketguard"  # the package in every type token: bucketguard:index:EncryptedBucket
-COMPONENTS: list[type[pulumi.ComponentResource]] = [EncryptedBucket, BucketEncryption]
+COMPONENTS: list[type[pulumi.ComponentResource]] = [EncryptedBucket, BucketEncryption, AuditRole]
 
 
 def new_provider() -> ComponentProvider:

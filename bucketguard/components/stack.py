@@ -86,6 +86,8 @@ def build_stack(config: StackConfig) -> StackBuckets:
         }
         if bucket.bucket_name:
             args["bucket_name"] = bucket.bucket_name
+        if bucket.retain_on_delete is not None:
+            args["retain_on_delete"] = bucket.retain_on_delete
         buckets[bucket.name] = EncryptedBucket(bucket.name, args)
 
     if config.attach and attach_settings.needs_customer_key:
