@@ -40,10 +40,17 @@ def preview_of(n: int, stack: str) -> list[Registration]:
 
     root = urn("pulumi:pulumi:Stack", f"bench-{stack}")
     key = urn(KEY, "shared")
+    # The engine sends every custom resource with its provider (here the default one, with the stack's config).
+    provider_config = {"region": "eu-west-1", "version": "7.51.1"}
+    provider = urn("pulumi:providers:aws", "default_7_51_1")
+    reference = f"{provider}::04da6b54-80e4-46f7-96ec-b56ff0331ba9"
     resources = [
         Registration(root, "pulumi:pulumi:Stack", f"bench-{stack}", False, None, {}, {}),
+        Registration(provider, "pulumi:providers:aws", "default_7_51_1", True, None, provider_config,
+                     dict(provider_config)),
         Registration(key, KEY, "shared", True, root, {"enableKeyRotation": True, "deletionWindowInDays": 30},
-                     {"enableKeyRotation": True, "deletionWindowInDays": 30, "id": UNKNOWN, "arn": UNKNOWN}),
+                     {"enableKeyRotation": True, "deletionWindowInDays": 30, "id": UNKNOWN, "arn": UNKNOWN},
+                     provider=reference),
     ]
     for i in range(n):
         component = urn(COMPONENT, f"b{i}")
@@ -55,10 +62,11 @@ def preview_of(n: int, stack: str) -> list[Registration]:
             Registration(component, COMPONENT, f"b{i}", False, root, {}, {}),
             Registration(bucket, BUCKET, f"b{i}", True, component, {"bucket": name, "forceDestroy": False},
                          {"bucket": name, "forceDestroy": False, "id": UNKNOWN, "arn": UNKNOWN,
-                          "serverSideEncryptionConfiguration": UNKNOWN}),
+                          "serverSideEncryptionConfiguration": UNKNOWN}, provider=reference),
             Registration(urn(f"{COMPONENT}${CONF}", f"b{i}-encryption"), CONF, f"b{i}-encryption", True, component,
                          {"bucket": name, "rules": [rule]}, {"bucket": name, "rules": UNKNOWN, "id": UNKNOWN},
-                         dependencies=[bucket, key], property_dependencies={"bucket": [bucket], "rules": [key]}),
+                         dependencies=[bucket, key], property_dependencies={"bucket": [bucket], "rules": [key]},
+                         provider=reference),
         ]
     return resources
 

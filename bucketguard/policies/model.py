@@ -476,10 +476,6 @@ class StackView:
     visible: frozenset[str] = frozenset()  # URNs of every resource the engine sent
     unverified_containers: list[tuple[PlainResource, str]] = field(default_factory=list)
 
-    @property
-    def kms_key_identifiers(self) -> frozenset[str]:
-        return frozenset(self.identifiers)
-
     def context_of(self, resource: PlainResource) -> AwsContext:
         """The account and region `resource` lives in: its own `region` (pulumi-aws 7), else its
         provider's; the stack-wide context of its package when the engine did not send its provider."""

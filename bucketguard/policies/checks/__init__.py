@@ -42,12 +42,6 @@ def declarations_of(resource: PlainResource) -> list[tuple[PlainResource, Declar
     return [] if declared is None else [(resource, declared)]
 
 
-def declaration_of(resource: PlainResource) -> Declaration | None:
-    """What a bucket or configuration itself declares (None for containers and undeclared buckets)."""
-    found = declarations_of(resource) if resource.type not in CONTAINER_TYPES else []
-    return found[0][1] if found else None
-
-
 def rule_label(index: int, count: int) -> str:
     return f"rule {index + 1}: " if count > 1 else ""
 
