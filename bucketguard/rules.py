@@ -160,8 +160,15 @@ def effective_kms_key_id(sse_algorithm: object, kms_master_key_id: object) -> ob
     return kms_master_key_id
 
 
-def effective_kms_key(rule: EncryptionRule) -> object:
-    """`effective_kms_key_id` of a rule: its key, the implicit `alias/aws/s3`, or None."""
+def effective_kms_key(rule: EncryptionRule, family: BucketFamily | None = None) -> object:
+    """`effective_kms_key_id` of a rule: its key, the implicit `alias/aws/s3`, or None.
+
+    Table and vector buckets have no implicit key: SSE-KMS there needs a key ARN (S3 Tables
+    EncryptionConfiguration.kmsKeyArn, S3 Vectors EncryptionConfiguration.kmsKeyArn), so a rule
+    naming none encrypts with no key (and `algorithm_problem` rejects it).
+    """
+    if family is not None and family.kms_key_required and rule.kms_master_key_id in (None, ""):
+        return None
     return effective_kms_key_id(rule.sse_algorithm, rule.kms_master_key_id)
 
 
@@ -233,6 +240,43 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
+# --- Bucket families -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BucketFamily:
+    """What default encryption a kind of S3 bucket supports.
+
+    - General purpose buckets: SSE-S3, SSE-KMS, DSSE-KMS; Bucket Keys optional; SSE-C blockable
+      (S3 API reference, PutBucketEncryption, ServerSideEncryptionRule).
+    - Directory buckets: SSE-S3 (the default) or SSE-KMS through PutBucketEncryption; the Bucket Key
+      is always on for SSE-KMS and cannot be disabled; no DSSE-KMS; SSE-C is not supported at all
+      (S3 User Guide, "Data protection and encryption" for directory buckets).
+    - Table buckets and vector buckets: SSE-S3 (the default) or SSE-KMS with a customer managed key ARN
+      (S3 Tables and S3 Vectors EncryptionConfiguration: sseAlgorithm / sseType `AES256 | aws:kms`).
+    """
+
+    name: str
+    algorithms: tuple[str, ...]
+    bucket_key: Literal["optional", "always", "none"]
+    sse_c_blockable: bool
+    kms_key_required: bool
+
+
+GENERAL_PURPOSE = BucketFamily("general purpose buckets", ALGORITHMS, "optional", True, False)
+DIRECTORY = BucketFamily("directory buckets", (SSE_S3, SSE_KMS), "always", False, False)
+TABLE = BucketFamily("table buckets", (SSE_S3, SSE_KMS), "none", False, True)
+VECTOR = BucketFamily("vector buckets", (SSE_S3, SSE_KMS), "none", False, True)
+# Directory bucket names end with this suffix (`base-name--zone-id--x-s3`), which general purpose
+# bucket names may not use (S3 User Guide, directory bucket naming rules).
+DIRECTORY_BUCKET_SUFFIX = "--x-s3"
+
+
+def family_of_bucket_name(name: object) -> BucketFamily:
+    """The family a known bucket name belongs to; general purpose when the name is not known."""
+    return DIRECTORY if isinstance(name, str) and name.endswith(DIRECTORY_BUCKET_SUFFIX) else GENERAL_PURPOSE
+
+
 # --- Encryption rules ----------------------------------------------------------------------------
 
 
@@ -279,16 +323,21 @@ def _all_same(pairs: Iterable[tuple[object, object]]) -> bool | None:
 
 
 def same_rules(left: Sequence[EncryptionRule], right: Sequence[EncryptionRule]) -> bool | None:
-    """`same_value` over two rule lists (an unknown default block is an unknown)."""
+    """`same_value` over two rule lists once AWS's defaults are applied (an unknown default block is
+    an unknown): an unset `bucketKeyEnabled` is false, and an empty KMS key id names no key (S3 API
+    reference, ServerSideEncryptionRule.BucketKeyEnabled and ServerSideEncryptionByDefault)."""
     def fields(rule: EncryptionRule) -> list[object]:
         has_default = UNKNOWN if rule.has_default is None else rule.has_default
-        return [has_default, rule.sse_algorithm, rule.kms_master_key_id, rule.bucket_key_enabled,
-                rule.blocked_encryption_types]
+        bucket_key = False if rule.bucket_key_enabled is None else rule.bucket_key_enabled
+        key = None if rule.kms_master_key_id == "" else rule.kms_master_key_id
+        return [has_default, rule.sse_algorithm, key, bucket_key, rule.blocked_encryption_types]
     return same_value([fields(r) for r in left], [fields(r) for r in right])
 
 
-def algorithm_problem(rule: EncryptionRule, allowed_algorithms: Iterable[str] = ALGORITHMS) -> str | None:
-    """Why the rule's default algorithm is missing, misspelt, not allowed or unverifiable."""
+def algorithm_problem(rule: EncryptionRule, allowed_algorithms: Iterable[str] = ALGORITHMS,
+                      family: BucketFamily = GENERAL_PURPOSE) -> str | None:
+    """Why the rule's default algorithm is missing, misspelt, unsupported by the bucket's family, not
+    allowed or unverifiable."""
     if rule.has_default is None:
         return "its default encryption block is not known during preview, so it cannot be verified"
     if not rule.has_default:
@@ -298,12 +347,17 @@ def algorithm_problem(rule: EncryptionRule, allowed_algorithms: Iterable[str] = 
         return "its sseAlgorithm is computed and not known during preview, so it cannot be verified"
     if not isinstance(algorithm, str) or algorithm not in ALGORITHMS:
         return f"sseAlgorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)} (exact spelling)"
+    if algorithm not in family.algorithms:
+        return (f"sseAlgorithm {algorithm!r} is not supported by {family.name} (they support "
+                f"{', '.join(family.algorithms)})")
     allowed = tuple(allowed_algorithms)
     if algorithm not in allowed:
         return f"sseAlgorithm {algorithm!r} is not allowed here (allowed: {', '.join(allowed)})"
     key = rule.kms_master_key_id
     if algorithm not in KMS_ALGORITHMS and key not in (None, ""):
         return f"a KMS key ({key if not is_unknown(key) else 'computed'}) is set with {algorithm}, which ignores it"
+    if algorithm in KMS_ALGORITHMS and family.kms_key_required and key in (None, ""):
+        return f"{algorithm} names no KMS key, which {family.name} require (a customer managed key's ARN)"
     return None
 
 
@@ -312,9 +366,10 @@ def bucket_key_applies(algorithm: object) -> bool:
     return algorithm == SSE_KMS
 
 
-def bucket_key_problem(rule: EncryptionRule) -> str | None:
-    """Why an SSE-KMS rule does not (verifiably) enable the S3 Bucket Key."""
-    if not rule.has_default or not bucket_key_applies(rule.sse_algorithm):
+def bucket_key_problem(rule: EncryptionRule, family: BucketFamily = GENERAL_PURPOSE) -> str | None:
+    """Why an SSE-KMS rule does not (verifiably) enable the S3 Bucket Key (only general purpose buckets
+    can go without one)."""
+    if family.bucket_key != "optional" or not rule.has_default or not bucket_key_applies(rule.sse_algorithm):
         return None
     if is_unknown(rule.bucket_key_enabled):
         return "bucketKeyEnabled is not known during preview, so it cannot be verified"
@@ -323,8 +378,11 @@ def bucket_key_problem(rule: EncryptionRule) -> str | None:
     return None
 
 
-def sse_c_problem(rule: EncryptionRule) -> str | None:
-    """Why the rule does not (verifiably) block uploads encrypted with customer-provided keys."""
+def sse_c_problem(rule: EncryptionRule, family: BucketFamily = GENERAL_PURPOSE) -> str | None:
+    """Why the rule does not (verifiably) block uploads encrypted with customer-provided keys (only
+    general purpose buckets accept SSE-C at all)."""
+    if not family.sse_c_blockable:
+        return None
     blocked = rule.blocked_encryption_types
     if is_unknown(blocked):
         return "blockedEncryptionTypes is not known during preview, so it cannot be verified"

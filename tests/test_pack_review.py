@@ -34,7 +34,7 @@ def key_diagnostics(pack: PolicyPackProcess, stack: Stack) -> list[Any]:
     return [d for d in run(pack, stack) if d.policy == "s3-kms-key-allowed"]
 
 
-def encrypted_with(stack: Stack, key: str, provider: str = "", **inputs: Any) -> str:
+def encrypted_with(stack: Stack, key: str, provider: str | None = "", **inputs: Any) -> str:
     bucket = stack.add(BUCKET, "data", {"bucket": "data-abc1234"}, {"bucket": "data-abc1234", "id": UNKNOWN},
                        provider=provider)
     return stack.add(CONF, "data-enc", {"bucket": UNKNOWN, "rules": [rule(key=key)], **inputs},
@@ -57,7 +57,7 @@ def test_bare_entries_match_no_arn_when_the_account_and_region_are_unknown(
 @pytest.mark.parametrize("key", [KEY_ARN, "arn:aws:kms:eu-west-1:123456789012:alias/corp-s3", KEY_ID, "alias/corp-s3"])
 def test_bare_entries_match_arns_of_the_stacks_own_account_and_region(
         bare_entries_home_config: PolicyPackProcess, key: str) -> None:
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     encrypted_with(stack, key)
     assert run(bare_entries_home_config, stack) == []
 
@@ -73,7 +73,7 @@ def test_bare_entries_match_arns_of_the_stacks_own_account_and_region(
 )
 def test_bare_entries_never_match_other_accounts_regions_or_partitions(
         bare_entries_home_config: PolicyPackProcess, key: str) -> None:
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     configuration = encrypted_with(stack, key)
     (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
     assert diagnostic.urn == configuration
@@ -82,7 +82,7 @@ def test_bare_entries_never_match_other_accounts_regions_or_partitions(
 
 def test_the_resources_own_provider_decides_over_the_stack_config(bare_entries_home_config: PolicyPackProcess) -> None:
     # The engine sends each resource's provider with its inputs; this one manages us-east-1.
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     east = stack.aws_provider("east", "us-east-1", '["123456789012"]')
     configuration = encrypted_with(stack, KEY_ARN, provider=east)
     (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
@@ -114,18 +114,18 @@ def test_a_provider_that_does_not_pin_one_account_leaves_the_account_unknown(
 
 def test_a_resource_level_region_overrides_the_providers(bare_entries_home_config: PolicyPackProcess) -> None:
     # pulumi-aws 7: every resource takes `region`, defaulting to the provider's.
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     configuration = encrypted_with(stack, KEY_ARN, region="us-east-1")
     (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
     assert diagnostic.urn == configuration
 
 
 def test_providers_that_disagree_leave_the_context_unknown(bare_entries_home_config: PolicyPackProcess) -> None:
-    # The stack config says eu-west-1, an explicit provider us-east-1, and the engine did not say
-    # which one the configuration uses (the offline preview never sends default providers).
-    stack = Stack()
+    # The stack config says eu-west-1, an explicit provider us-east-1, and nothing says which one the
+    # configuration uses (the engine always sends it; a caller that does not leaves the pack guessing).
+    stack = Stack(HOME_CONFIG)
     stack.aws_provider("east", "us-east-1", '["123456789012"]')
-    configuration = encrypted_with(stack, KEY_ARN)
+    configuration = encrypted_with(stack, KEY_ARN, provider=None)
     (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
     assert diagnostic.urn == configuration
     assert "region is not known" in diagnostic.message
@@ -208,9 +208,9 @@ def test_a_known_difference_beside_unknowns_is_a_disagreement(pack: PolicyPackPr
 def untargeted_encrypted_bucket(stack: Stack, name: str) -> None:
     """An EncryptedBucket that does not exist yet and is outside --target."""
     component = stack.add("bucketguard:index:EncryptedBucket", name, {}, {}, custom=False)
-    key = stack.add(KEY, f"{name}-key", {}, {}, parent=component)
-    bucket = stack.add(BUCKET, name, {}, {}, parent=component)
-    stack.add(CONF, f"{name}-encryption", {}, {}, deps={"bucket": [bucket], "rules": [key]}, parent=component)
+    key = stack.not_created(KEY, f"{name}-key", parent=component)
+    bucket = stack.not_created(BUCKET, name, parent=component)
+    stack.not_created(CONF, f"{name}-encryption", deps={"bucket": [bucket], "rules": [key]}, parent=component)
 
 
 def test_untargeted_resources_that_do_not_exist_yet_are_not_judged(pack: PolicyPackProcess) -> None:
@@ -272,7 +272,7 @@ def test_a_bucket_without_a_name_in_its_inputs_is_still_judged(pack: PolicyPackP
 @pytest.mark.parametrize("odd", [None, 42, {"a": 1}, [UNKNOWN], UNKNOWN, "", "[", '{"a": 1}', [["x"]], True])
 def test_odd_provider_and_region_values_fail_closed_without_crashing(
         bare_entries_home_config: PolicyPackProcess, odd: Any) -> None:
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     provider = stack.add("pulumi:providers:aws", "odd", {"region": odd, "allowedAccountIds": odd},
                          {"region": odd, "allowedAccountIds": odd})
     stack.aws_provider("another", odd, odd)
@@ -284,7 +284,7 @@ def test_odd_provider_and_region_values_fail_closed_without_crashing(
 
 def test_a_resource_level_region_not_known_during_preview_leaves_the_region_unknown(
         bare_entries_home_config: PolicyPackProcess) -> None:
-    stack = Stack()
+    stack = Stack(HOME_CONFIG)
     configuration = encrypted_with(stack, KEY_ARN, region=UNKNOWN)
     (diagnostic,) = key_diagnostics(bare_entries_home_config, stack)
     assert diagnostic.urn == configuration

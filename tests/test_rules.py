@@ -113,9 +113,11 @@ def test_declared_and_single_configuration() -> None:
 
 
 def test_kms_key_allowed() -> None:
-    key = PlainResource("urn:k", KMS_KEY, "key", {"id": UNKNOWN, "arn": UNKNOWN})
+    # Both sent with the same provider: a key of this stack, in the configuration's account and region.
+    key = PlainResource("urn:k", KMS_KEY, "key", {"id": UNKNOWN, "arn": UNKNOWN}, provider={}, provider_urn="urn:p")
     from_stack_key = configuration(compliant_rule(key=UNKNOWN))
     from_stack_key.property_dependencies = {"rules": ["urn:k"]}
+    from_stack_key.provider, from_stack_key.provider_urn = {}, "urn:p"
     view = build_stack_view(stack(key, from_stack_key))
     assert s3_kms_key_allowed.check(view, {"allowedKmsKeys": [KEY_ARN]}) == []
     (finding,) = s3_kms_key_allowed.check(view, {"allowStackKeys": False})

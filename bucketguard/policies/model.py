@@ -1,24 +1,55 @@
 """Plain-data view of what the engine sends about S3 encryption: pure functions, no SDK types.
 
-Every shape a bucket's default encryption can be written in is reduced to `EncryptionRule`s
-(`bucketguard.rules`), and every separate configuration is linked to the bucket it encrypts.
-Nothing here raises on odd properties: a malformed value becomes a rule that fails the checks
-that depend on it, and is ignored otherwise.
+Every kind of bucket and every shape its default encryption can be written in is reduced to
+`EncryptionRule`s (`bucketguard.rules`), every separate configuration is linked to the bucket it
+encrypts, and every key reference is read in the account and region where S3 resolves it. Nothing here
+raises on odd properties: a malformed value becomes a rule that fails the checks that depend on it, and
+is ignored otherwise.
+
+What the engine sends, per case (pulumi/pulumi, read at the source):
+- `Analyze` gets a resource's inputs after the provider's Check, `AnalyzeStack` its outputs: the planned
+  state of a create, the old state of a `same` step (pkg/resource/deploy/step_generator.go,
+  continueStepsFromImport and AnalyzeResources).
+- An untargeted resource of a `--target` preview gets a stubbed Check returning its old inputs and, with
+  no old state, a skipped create whose outputs are its (empty) old outputs: no inputs, no outputs
+  (step_generator.go, "If not targeted, stub out the provider check"; NewSkippedCreateStep).
+- A resource whose provider has unknown config (an explicit provider configured from values computed in
+  the same stack) gets no Check at all: the program's inputs are passed on unchanged, with no autoname,
+  and a preview Create or Update returns no properties (pkg/resource/plugin/provider_plugin.go, Check,
+  Create and Update under `!pcfg.known`; Configure leaves the config unknown when any input but `version`
+  contains an unknown).
+So "not created in this run" is no inputs, no outputs and a provider whose config is known; "new" or
+"deployed" is read from the one output each provider plans as unknown for a create and knows once the
+resource exists (`LIFECYCLE_MARKER`), never from whether a name or `id` is present.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from bucketguard.rules import EncryptionRule, is_unknown
+from bucketguard.rules import (
+    DIRECTORY,
+    GENERAL_PURPOSE,
+    TABLE,
+    VECTOR,
+    BucketFamily,
+    EncryptionRule,
+    family_of_bucket_name,
+    is_unknown,
+)
 
 BUCKET = "aws:s3/bucket:Bucket"
 BUCKET_V2 = "aws:s3/bucketV2:BucketV2"
 NATIVE_BUCKET = "aws-native:s3:Bucket"
-BUCKET_TYPES = frozenset({BUCKET, BUCKET_V2, NATIVE_BUCKET})
+DIRECTORY_BUCKET = "aws:s3/directoryBucket:DirectoryBucket"
+NATIVE_DIRECTORY_BUCKET = "aws-native:s3express:DirectoryBucket"
+TABLE_BUCKET = "aws:s3tables/tableBucket:TableBucket"
+NATIVE_TABLE_BUCKET = "aws-native:s3tables:TableBucket"
+VECTOR_BUCKET = "aws:s3/vectorsVectorBucket:VectorsVectorBucket"
+NATIVE_VECTOR_BUCKET = "aws-native:s3vectors:VectorBucket"
 CONFIGURATION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 CONFIGURATION_V2 = "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2"
 CONFIGURATION_TYPES = frozenset({CONFIGURATION, CONFIGURATION_V2})
@@ -27,64 +58,48 @@ KMS_REPLICA_KEY = "aws:kms/replicaKey:ReplicaKey"
 KMS_EXTERNAL_KEY = "aws:kms/externalKey:ExternalKey"
 KMS_REPLICA_EXTERNAL_KEY = "aws:kms/replicaExternalKey:ReplicaExternalKey"
 NATIVE_KMS_KEY = "aws-native:kms:Key"
+NATIVE_KMS_REPLICA_KEY = "aws-native:kms:ReplicaKey"
 # Every resource that creates a customer managed key: "a key of this stack" wherever the pack says so.
-KMS_KEY_TYPES = frozenset({KMS_KEY, KMS_REPLICA_KEY, KMS_EXTERNAL_KEY, KMS_REPLICA_EXTERNAL_KEY, NATIVE_KMS_KEY})
+KMS_KEY_TYPES = frozenset({KMS_KEY, KMS_REPLICA_KEY, KMS_EXTERNAL_KEY, KMS_REPLICA_EXTERNAL_KEY, NATIVE_KMS_KEY,
+                           NATIVE_KMS_REPLICA_KEY})
 KMS_ALIAS = "aws:kms/alias:Alias"
+NATIVE_KMS_ALIAS = "aws-native:kms:Alias"
+# An alias's name and target properties, by type.
+ALIAS_PROPERTIES = {KMS_ALIAS: ("name", "targetKeyId"), NATIVE_KMS_ALIAS: ("aliasName", "targetKeyId")}
+CFN_STACK = "aws:cloudformation/stack:Stack"
+CFN_STACK_SET = "aws:cloudformation/stackSet:StackSet"
+NATIVE_CFN_STACK = "aws-native:cloudformation:Stack"
+NATIVE_CFN_STACK_SET = "aws-native:cloudformation:StackSet"
+# Containers that create buckets out of the pack's sight: their templates are read instead.
+CONTAINER_TYPES = frozenset({CFN_STACK, CFN_STACK_SET, NATIVE_CFN_STACK, NATIVE_CFN_STACK_SET})
 AWS_PROVIDER = "pulumi:providers:aws"
-RELEVANT_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES | KMS_KEY_TYPES | {KMS_ALIAS, AWS_PROVIDER}
+NATIVE_PROVIDER = "pulumi:providers:aws-native"
+PROVIDER_TYPES = frozenset({AWS_PROVIDER, NATIVE_PROVIDER})
 
-# The property that holds a bucket's inline encryption, by bucket type.
-INLINE_PROPERTY = {
-    BUCKET: "serverSideEncryptionConfiguration",
-    BUCKET_V2: "serverSideEncryptionConfigurations",
-    NATIVE_BUCKET: "bucketEncryption",
-}
-# The property that holds a bucket's name, by bucket type.
-NAME_PROPERTY = {BUCKET: "bucket", BUCKET_V2: "bucket", NATIVE_BUCKET: "bucketName"}
-# The only properties any check reads, by type: the pack copies just these out of the SDK's proxies.
-READ_PROPERTIES: dict[str, tuple[str, ...]] = {
-    **{t: ("id", NAME_PROPERTY[t], INLINE_PROPERTY[t], "region") for t in (BUCKET, BUCKET_V2, NATIVE_BUCKET)},
-    CONFIGURATION: ("bucket", "rules", "region"),
-    CONFIGURATION_V2: ("bucket", "rules", "region"),
-    **{t: ("id", "arn", "keyId") for t in KMS_KEY_TYPES},
-    KMS_ALIAS: ("id", "arn", "name", "targetKeyId", "targetKeyArn"),
-    AWS_PROVIDER: ("region", "allowedAccountIds"),
-}
-# What the pack reads from a resource's provider (the engine sends the provider's inputs).
-PROVIDER_PROPERTIES = READ_PROPERTIES[AWS_PROVIDER]
-
-_SHORT_TYPES = {
-    BUCKET: "aws.s3.Bucket",
-    BUCKET_V2: "aws.s3.BucketV2",
-    NATIVE_BUCKET: "aws_native.s3.Bucket",
-    CONFIGURATION: "aws.s3.BucketServerSideEncryptionConfiguration",
-    CONFIGURATION_V2: "aws.s3.BucketServerSideEncryptionConfigurationV2",
-    KMS_KEY: "aws.kms.Key",
-    KMS_REPLICA_KEY: "aws.kms.ReplicaKey",
-    KMS_EXTERNAL_KEY: "aws.kms.ExternalKey",
-    KMS_REPLICA_EXTERNAL_KEY: "aws.kms.ReplicaExternalKey",
-    NATIVE_KMS_KEY: "aws_native.kms.Key",
-    KMS_ALIAS: "aws.kms.Alias",
-}
-
-
-def describe(type_token: str, name: str) -> str:
-    """How messages name a resource: its SDK class and logical name."""
-    return f"{_SHORT_TYPES.get(type_token, type_token)} {name!r}"
+Lifecycle = Literal["skipped", "new", "deployed", "unknown"]
 
 
 @dataclass(frozen=True)
 class Declaration:
-    """Encryption rules declared in one place (a bucket's inline block or a configuration).
-
-    `rules` is None when the whole block is unknown during preview.
-    """
+    """Encryption rules declared in one place (a bucket's own encryption or a configuration), for a
+    bucket of `family`. `rules` is None when the whole block is unknown during preview."""
 
     rules: tuple[EncryptionRule, ...] | None
+    family: BucketFamily = GENERAL_PURPOSE
 
 
 def _get(mapping: object, key: str) -> object:
     return mapping.get(key) if isinstance(mapping, Mapping) else None
+
+
+def blocked_types(value: object) -> object:
+    """`blockedEncryptionTypes` as a list: pulumi-aws sends a list, aws-native (and CloudFormation) an
+    object `{"encryptionType": [...]}` (AWS::S3::Bucket BlockedEncryptionTypes); unknowns and odd
+    values are returned as found."""
+    if isinstance(value, Mapping):
+        types = value.get("encryptionType")
+        return [] if types is None else types
+    return value
 
 
 def _rule(block: object, default_key: str, default_is_list: bool) -> EncryptionRule:
@@ -106,59 +121,253 @@ def _rule(block: object, default_key: str, default_is_list: bool) -> EncryptionR
         sse_algorithm=_get(default, "sseAlgorithm"),
         kms_master_key_id=_get(default, "kmsMasterKeyId"),
         bucket_key_enabled=block.get("bucketKeyEnabled"),
-        blocked_encryption_types=block.get("blockedEncryptionTypes"),
+        blocked_encryption_types=blocked_types(block.get("blockedEncryptionTypes")),
     )
 
 
-def _rules(blocks: object, default_key: str, default_is_list: bool = False) -> Declaration:
+def _rules(blocks: object, default_key: str, family: BucketFamily, default_is_list: bool = False) -> Declaration:
     if is_unknown(blocks):
-        return Declaration(None)
+        return Declaration(None, family)
     if isinstance(blocks, Mapping):  # a single rule object where a list was expected
         blocks = [blocks]
     if not isinstance(blocks, list):
+        return Declaration((), family)
+    return Declaration(tuple(_rule(b, default_key, default_is_list) for b in blocks), family)
+
+
+def _read_classic(value: object) -> Declaration:
+    return _rules(_get(value, "rule"), "applyServerSideEncryptionByDefault", GENERAL_PURPOSE)
+
+
+def _read_v2(value: object) -> Declaration:
+    if not isinstance(value, list):
         return Declaration(())
-    return Declaration(tuple(_rule(b, default_key, default_is_list) for b in blocks))
+    rules: list[EncryptionRule] = []
+    for configuration in value:
+        declared = _rules(_get(configuration, "rules"), "applyServerSideEncryptionByDefaults", GENERAL_PURPOSE, True)
+        if declared.rules is None:
+            return declared
+        rules.extend(declared.rules)
+    return Declaration(tuple(rules))
 
 
-def configuration_rules(props: Mapping[str, Any]) -> Declaration:
-    """The rules of a `BucketServerSideEncryptionConfiguration` (or V2)."""
-    return _rules(props.get("rules"), "applyServerSideEncryptionByDefault")
+def _read_native(family: BucketFamily) -> Callable[[object], Declaration]:
+    def read(value: object) -> Declaration:
+        configuration = _get(value, "serverSideEncryptionConfiguration")
+        return _rules(configuration, "serverSideEncryptionByDefault", family)
+    return read
 
 
-def inline_rules(type_token: str, props: Mapping[str, Any]) -> Declaration | None:
-    """A bucket's inline encryption, or None when it declares none (absent, null or empty)."""
-    key = INLINE_PROPERTY.get(type_token)
-    value = props.get(key) if key else None
-    if value is None or value == [] or value == {}:
-        return None
-    if is_unknown(value):
-        return Declaration(None)
-    if type_token == BUCKET:
-        return _rules(_get(value, "rule"), "applyServerSideEncryptionByDefault")
-    if type_token == BUCKET_V2:
-        if not isinstance(value, list):
-            return Declaration(())
-        rules: list[EncryptionRule] = []
-        for configuration in value:
-            declared = _rules(_get(configuration, "rules"), "applyServerSideEncryptionByDefaults", True)
-            if declared.rules is None:
-                return declared
-            rules.extend(declared.rules)
-        return Declaration(tuple(rules))
-    return _rules(_get(value, "serverSideEncryptionConfiguration"), "serverSideEncryptionByDefault")
+def _read_single(family: BucketFamily, algorithm_key: str) -> Callable[[object], Declaration]:
+    """Table and vector buckets: one `{<algorithm_key>, kmsKeyArn}` object (pulumi-aws's vector bucket
+    sends it as a one-element list, `encryptionConfigurations`)."""
+    def rule(block: object) -> EncryptionRule:
+        if is_unknown(block):
+            return EncryptionRule(has_default=None)
+        if not isinstance(block, Mapping):
+            return EncryptionRule(has_default=False)
+        return EncryptionRule(has_default=True, sse_algorithm=block.get(algorithm_key),
+                              kms_master_key_id=block.get("kmsKeyArn"))
+
+    def read(value: object) -> Declaration:
+        if is_unknown(value):
+            return Declaration(None, family)
+        blocks = value if isinstance(value, list) else [value]
+        return Declaration(tuple(rule(b) for b in blocks), family)
+    return read
+
+
+@dataclass(frozen=True)
+class BucketKind:
+    """One resource type that is an S3 bucket with a default encryption.
+
+    `own` is the property holding the bucket's own encryption (None: only through PutBucketEncryption,
+    a separate configuration), `marker` the output each provider plans as unknown for a create and
+    knows once the bucket exists: `id` for pulumi-aws (the Terraform bridge's planned state), a
+    read-only ARN for aws-native (pulumi-aws-native provider/pkg/outputs/previewOutputs.go marks
+    read-only outputs computed; aws-native outputs have no `id`).
+    """
+
+    type: str
+    label: str
+    family: BucketFamily
+    name_property: str
+    marker: str
+    own: str | None
+    read: Callable[[object], Declaration] | None
+    takes_configurations: bool  # PutBucketEncryption applies: a separate configuration may target it
+
+
+BUCKET_KINDS: dict[str, BucketKind] = {kind.type: kind for kind in (
+    BucketKind(BUCKET, "aws.s3.Bucket", GENERAL_PURPOSE, "bucket", "id", "serverSideEncryptionConfiguration",
+               _read_classic, True),
+    BucketKind(BUCKET_V2, "aws.s3.BucketV2", GENERAL_PURPOSE, "bucket", "id", "serverSideEncryptionConfigurations",
+               _read_v2, True),
+    BucketKind(NATIVE_BUCKET, "aws_native.s3.Bucket", GENERAL_PURPOSE, "bucketName", "arn", "bucketEncryption",
+               _read_native(GENERAL_PURPOSE), True),
+    BucketKind(DIRECTORY_BUCKET, "aws.s3.DirectoryBucket", DIRECTORY, "bucket", "id", None, None, True),
+    BucketKind(NATIVE_DIRECTORY_BUCKET, "aws_native.s3express.DirectoryBucket", DIRECTORY, "bucketName", "arn",
+               "bucketEncryption", _read_native(DIRECTORY), True),
+    BucketKind(TABLE_BUCKET, "aws.s3tables.TableBucket", TABLE, "name", "id", "encryptionConfiguration",
+               _read_single(TABLE, "sseAlgorithm"), False),
+    BucketKind(NATIVE_TABLE_BUCKET, "aws_native.s3tables.TableBucket", TABLE, "tableBucketName", "tableBucketArn",
+               "encryptionConfiguration", _read_single(TABLE, "sseAlgorithm"), False),
+    BucketKind(VECTOR_BUCKET, "aws.s3.VectorsVectorBucket", VECTOR, "vectorBucketName", "id",
+               "encryptionConfigurations", _read_single(VECTOR, "sseType"), False),
+    BucketKind(NATIVE_VECTOR_BUCKET, "aws_native.s3vectors.VectorBucket", VECTOR, "vectorBucketName",
+               "vectorBucketArn", "encryptionConfiguration", _read_single(VECTOR, "sseType"), False),
+)}
+BUCKET_TYPES = frozenset(BUCKET_KINDS)
+# Where each container keeps its template, and its lifecycle marker.
+CONTAINERS = {CFN_STACK: "id", CFN_STACK_SET: "id", NATIVE_CFN_STACK: "stackId", NATIVE_CFN_STACK_SET: "stackSetId"}
+LIFECYCLE_MARKER: dict[str, str] = {**{t: k.marker for t, k in BUCKET_KINDS.items()}, **CONTAINERS}
+PROVIDER_PROPERTIES = ("region", "allowedAccountIds", "assumeRoles", "assumeRole")
+# The only properties any check reads, by type: the pack copies just these out of what the engine sends.
+READ_PROPERTIES: dict[str, tuple[str, ...]] = {
+    **{t: tuple(dict.fromkeys(p for p in ("id", k.marker, k.name_property, k.own, "region") if p))
+       for t, k in BUCKET_KINDS.items()},
+    CONFIGURATION: ("bucket", "rules", "region"),
+    CONFIGURATION_V2: ("bucket", "rules", "region"),
+    **{t: ("id", "arn", "keyId", "region") for t in KMS_KEY_TYPES},
+    KMS_ALIAS: ("id", "arn", "name", "targetKeyId", "targetKeyArn", "region"),
+    NATIVE_KMS_ALIAS: ("aliasName", "targetKeyId"),
+    **{t: tuple(dict.fromkeys((m, "templateBody", "templateUrl", "region"))) for t, m in CONTAINERS.items()},
+    AWS_PROVIDER: PROVIDER_PROPERTIES,
+    NATIVE_PROVIDER: PROVIDER_PROPERTIES,
+}
+RELEVANT_TYPES = frozenset(READ_PROPERTIES)
+# What resource policies judge in Analyze.
+ANALYZED_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES | CONTAINER_TYPES
+
+_SHORT_TYPES = {
+    **{t: k.label for t, k in BUCKET_KINDS.items()},
+    CONFIGURATION: "aws.s3.BucketServerSideEncryptionConfiguration",
+    CONFIGURATION_V2: "aws.s3.BucketServerSideEncryptionConfigurationV2",
+    KMS_KEY: "aws.kms.Key",
+    KMS_REPLICA_KEY: "aws.kms.ReplicaKey",
+    KMS_EXTERNAL_KEY: "aws.kms.ExternalKey",
+    KMS_REPLICA_EXTERNAL_KEY: "aws.kms.ReplicaExternalKey",
+    NATIVE_KMS_KEY: "aws_native.kms.Key",
+    NATIVE_KMS_REPLICA_KEY: "aws_native.kms.ReplicaKey",
+    KMS_ALIAS: "aws.kms.Alias",
+    NATIVE_KMS_ALIAS: "aws_native.kms.Alias",
+    CFN_STACK: "aws.cloudformation.Stack",
+    CFN_STACK_SET: "aws.cloudformation.StackSet",
+    NATIVE_CFN_STACK: "aws_native.cloudformation.Stack",
+    NATIVE_CFN_STACK_SET: "aws_native.cloudformation.StackSet",
+}
+
+
+def describe(type_token: str, name: str) -> str:
+    """How messages name a resource: its SDK class and logical name."""
+    return f"{_SHORT_TYPES.get(type_token, type_token)} {name!r}"
+
+
+@dataclass(frozen=True)
+class AwsContext:
+    """Where a resource lives, as far as the pack knows: where bare KMS key ids and aliases resolve.
+
+    `anchor` is (provider URN, the resource's own region) when the engine said which provider the
+    resource uses: two resources with the same anchor share credentials and region, known or not.
+    """
+
+    account: str | None = None
+    region: str | None = None
+    anchor: tuple[str, str | None] | None = None
+
+
+def same_place(left: AwsContext, right: AwsContext) -> bool:
+    """Whether two resources certainly live in the same account and region: the same provider (and
+    region override), or known and equal accounts and regions. Unknown never matches."""
+    if left.anchor is not None and left.anchor == right.anchor:
+        return True
+    return (None not in (left.account, left.region, right.account, right.region)
+            and (left.account, left.region) == (right.account, right.region))
 
 
 @dataclass(slots=True)
 class PlainResource:
-    """A resource as plain data: the analyzer's properties plus what AnalyzeStack adds."""
+    """A resource as plain data: what Analyze and AnalyzeStack sent about it.
+
+    `props` are the outputs (AnalyzeStack) or, for a resource judged alone, the inputs; `inputs` are the
+    inputs Analyze showed, when it was seen. `provider` holds its provider's region and account inputs
+    when the engine sent the provider (`provider_urn`, `provider_known`: whether its config was known).
+    `has_outputs` / `has_inputs` say whether the engine sent any property at all (`has_inputs` None:
+    no Analyze seen). Resources read out of a template carry `label`, `report_urn` (the container the
+    findings go to), `place` and `fixed_lifecycle`.
+    """
 
     urn: str
     type: str
     name: str
     props: dict[str, Any]
     property_dependencies: dict[str, list[str]] = field(default_factory=dict)
-    inputs: dict[str, Any] | None = None  # the inputs Analyze saw for this URN, when it saw them
-    provider: dict[str, Any] | None = None  # its provider's `region` / `allowedAccountIds`, when sent
+    inputs: dict[str, Any] | None = None
+    provider: dict[str, Any] | None = None
+    provider_urn: str | None = None
+    provider_known: bool = True
+    has_outputs: bool = True
+    has_inputs: bool | None = None
+    label: str | None = None
+    report_urn: str | None = None
+    place: AwsContext | None = None
+    fixed_lifecycle: Lifecycle | None = None
+
+    @property
+    def source(self) -> dict[str, Any]:
+        """What the program declares: Analyze's inputs when seen, else the outputs."""
+        return self.inputs if self.inputs is not None else self.props
+
+
+def label(resource: PlainResource) -> str:
+    """How messages name a resource."""
+    return resource.label or describe(resource.type, resource.name)
+
+
+def report_urn(resource: PlainResource) -> str:
+    """The URN a finding about `resource` is reported on (a template's resource: its container's)."""
+    return resource.report_urn or resource.urn
+
+
+def lifecycle(resource: PlainResource) -> Lifecycle:
+    """Whether the engine sent `resource` as skipped (an untargeted create), new, deployed, or cannot
+    tell (module docstring: from the provider's config, the presence of any property, and the one
+    output a create plans as unknown)."""
+    if resource.fixed_lifecycle is not None:
+        return resource.fixed_lifecycle
+    if not resource.provider_known:
+        return "unknown"
+    if not resource.has_outputs:
+        # With a known config a real create always has planned outputs; without a provider the pack
+        # cannot tell that its config was known (the engine always sends one for a custom resource).
+        return "skipped" if resource.provider is not None and not resource.has_inputs else "unknown"
+    marker = resource.props.get(LIFECYCLE_MARKER.get(resource.type, "id"))
+    if is_unknown(marker):
+        return "new"
+    return "deployed" if _known_str(marker) else "unknown"
+
+
+def configuration_family(props: Mapping[str, Any]) -> BucketFamily:
+    """A configuration is a directory bucket's when its known bucket name says so."""
+    return family_of_bucket_name(props.get("bucket"))
+
+
+def configuration_rules(props: Mapping[str, Any]) -> Declaration:
+    """The rules of a `BucketServerSideEncryptionConfiguration` (or V2)."""
+    return _rules(props.get("rules"), "applyServerSideEncryptionByDefault", configuration_family(props))
+
+
+def inline_rules(type_token: str, props: Mapping[str, Any]) -> Declaration | None:
+    """A bucket's own encryption, or None when it declares none (absent, null or empty)."""
+    kind = BUCKET_KINDS.get(type_token)
+    if kind is None or kind.own is None or kind.read is None:
+        return None
+    value = props.get(kind.own)
+    if value is None or value == [] or value == {}:
+        return None
+    if is_unknown(value):
+        return Declaration(None, kind.family)
+    return kind.read(value)
 
 
 def declared_rules(resource: PlainResource, props: Mapping[str, Any]) -> Declaration | None:
@@ -170,31 +379,61 @@ def declared_rules(resource: PlainResource, props: Mapping[str, Any]) -> Declara
 
 def configuration_declaration(configuration: PlainResource) -> Declaration | None:
     """What a separate configuration declares: from Analyze's inputs when seen, else its outputs."""
-    return declared_rules(configuration, configuration.inputs or configuration.props)
+    return declared_rules(configuration, configuration.source)
 
 
-def not_created_in_this_run(resource: PlainResource) -> bool:
-    """An untargeted resource that does not exist yet, in a targeted preview (`--target`).
+def _known_str(value: object) -> str | None:
+    return value if isinstance(value, str) and value and not is_unknown(value) else None
 
-    The engine stubs Check for untargeted resources with their old inputs (pulumi/pulumi
-    pkg/resource/deploy/step_generator.go, "If not targeted, stub out the provider check"), so one
-    with no old state reaches Analyze with no inputs and AnalyzeStack as a skipped create with no
-    outputs. Nothing real looks like that: Check always names a bucket (it autonames), the planned
-    outputs of a bucket always hold its id, and a program cannot register a configuration without
-    its required `bucket` and `rules` (the SDK refuses, or Check fails the preview).
+
+def _json_list(value: object) -> list[object] | None:
+    """A list as sent: a list, or (explicit pulumi-aws providers, config) its JSON text."""
+    if isinstance(value, str) and not is_unknown(value):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, Mapping):
+        value = [value]
+    return value if isinstance(value, list) else None
+
+
+def _assumed_account(provider_inputs: Mapping[str, Any]) -> str | None:
+    """The account of the role the provider assumes last (its credentials are that role's)."""
+    roles = _json_list(provider_inputs.get("assumeRoles") or provider_inputs.get("assumeRole"))
+    if not roles:
+        return None
+    arn = _known_str(_get(roles[-1], "roleArn"))
+    parts = arn.split(":") if arn else []
+    return parts[4] if len(parts) >= 6 and parts[2] == "iam" and parts[4].isdigit() else None
+
+
+def provider_context(provider_inputs: Mapping[str, Any], provider_urn: str | None = None) -> AwsContext:
+    """The account and region of an AWS provider's inputs (or the stack's `aws:` config).
+
+    The account is known when `allowedAccountIds` names exactly one (the provider refuses credentials of
+    any other account) or the provider assumes a role of a known account; both known and different:
+    the provider fails, so unknown.
     """
-    if resource.type not in BUCKET_TYPES | CONFIGURATION_TYPES:
-        return False
-    # Any property the pack reads (name, id, bucket, rules, inline encryption, region) means real.
-    return not resource.props and not resource.inputs
+    accounts = _json_list(provider_inputs.get("allowedAccountIds"))
+    allowed = _known_str(accounts[0]) if accounts is not None and len(accounts) == 1 else None
+    assumed = _assumed_account(provider_inputs)
+    account = allowed if assumed is None else (assumed if allowed in (None, assumed) else None)
+    anchor = (provider_urn, None) if provider_urn else None
+    return AwsContext(account, _known_str(provider_inputs.get("region")), anchor)
 
 
-@dataclass(frozen=True)
-class AwsContext:
-    """Where a resource lives, as far as the pack knows: where bare KMS key ids and aliases resolve."""
-
-    account: str | None = None
-    region: str | None = None
+def stack_context(providers: Iterable[Mapping[str, Any]], stack_config: Mapping[str, Any] | None,
+                  package: str = "aws") -> AwsContext:
+    """The stack-wide context of a package: what every provider of it and the stack's `<package>:`
+    config agree on. Any disagreement, or a provider that does not say, leaves that part unknown."""
+    contexts = [provider_context(p) for p in providers]
+    if stack_config is not None:
+        contexts.append(provider_context({"region": stack_config.get(f"{package}:region"),
+                                          "allowedAccountIds": stack_config.get(f"{package}:allowedAccountIds")}))
+    accounts = {c.account for c in contexts}
+    regions = {c.region for c in contexts}
+    return AwsContext(accounts.pop() if len(accounts) == 1 else None, regions.pop() if len(regions) == 1 else None)
 
 
 @dataclass(slots=True)
@@ -203,191 +442,247 @@ class BucketView:
 
     Only what the program declares in this run counts: `inline` from Analyze's inputs, and
     `configurations` registered in this run. `reported` is what state or AWS reports for a
-    deployed bucket; it never counts, it only explains.
+    deployed bucket; it never counts, it only explains (as do the other fields).
     """
 
     bucket: PlainResource
+    lifecycle: Lifecycle = "unknown"
     configurations: list[PlainResource] = field(default_factory=list)
     inline: Declaration | None = None
     reported: Declaration | None = None
     shared: tuple[PlainResource, ...] = ()  # credited to several buckets: count for none
     not_created: tuple[PlainResource, ...] = ()  # untargeted configurations naming it
+    unseen: tuple[PlainResource, ...] = ()  # configurations whose bucket depends on what the pack cannot see
+
+
+@dataclass(frozen=True)
+class StackKey:
+    """A customer managed key the stack creates (or an alias of one), and where it lives."""
+
+    resource: PlainResource
+    context: AwsContext
 
 
 @dataclass
 class StackView:
-    """The buckets of a stack with their linked configurations, and the stack's KMS keys."""
+    """The buckets of a stack with their linked configurations, the stack's KMS keys, and where
+    everything lives."""
 
     buckets: list[BucketView]
     configurations: list[PlainResource]
-    kms_keys: dict[str, PlainResource]  # URN -> key or alias of a key of this stack
-    kms_key_identifiers: frozenset[str]  # known ids, ARNs and alias names of the stack's keys
-    context: AwsContext = AwsContext()  # the stack-wide account and region, when one is certain
+    kms_keys: dict[str, StackKey]  # URN -> key or alias of a key of this stack
+    identifiers: dict[str, list[StackKey]]  # known ids, ARNs and alias names of those keys
+    contexts: dict[str, AwsContext] = field(default_factory=dict)  # per package, for resources sent without a provider
+    visible: frozenset[str] = frozenset()  # URNs of every resource the engine sent
+    unverified_containers: list[tuple[PlainResource, str]] = field(default_factory=list)
 
     def context_of(self, resource: PlainResource) -> AwsContext:
         """The account and region `resource` lives in: its own `region` (pulumi-aws 7), else its
-        provider's; the stack-wide context when the engine did not say which provider it uses."""
-        context = self.context if resource.provider is None else provider_context(resource.provider)
-        own = (resource.inputs if resource.inputs is not None else resource.props).get("region")
+        provider's; the stack-wide context of its package when the engine did not send its provider."""
+        if resource.place is not None:
+            return resource.place
+        if resource.provider is not None:
+            context = provider_context(resource.provider, resource.provider_urn)
+        else:
+            context = self.contexts.get(resource.type.split(":")[0], AwsContext())
+        own = resource.source.get("region")
+        if own is None:
+            return context
         # A region the resource sets but that is unknown (or odd) leaves its region unknown.
-        return AwsContext(context.account, context.region if own is None else _known_str(own))
+        region = _known_str(own)
+        anchor = (context.anchor[0], region) if context.anchor is not None and region else None
+        return AwsContext(context.account, region, anchor)
 
-
-def _known_str(value: object) -> str | None:
-    return value if isinstance(value, str) and value and not is_unknown(value) else None
-
-
-def _account_ids(value: object) -> list[object] | None:
-    """allowedAccountIds as sent: a list, or (explicit providers, config) its JSON text."""
-    if isinstance(value, str) and not is_unknown(value):
-        try:
-            value = json.loads(value)
-        except ValueError:
+    def stack_key(self, identifier: object, context: AwsContext) -> StackKey | None:
+        """The stack key a literal identifier names where it is used, if any: a bare key id or alias name
+        resolves in `context`, and an ARN names its own place; either must be where the key lives."""
+        if not isinstance(identifier, str):
             return None
-    return value if isinstance(value, list) else None
+        for key in self.identifiers.get(identifier, ()):
+            if same_place(_place_of_identifier(identifier, key.context), context):
+                return key
+        return None
+
+    def dependency_problem(self, dependencies: Sequence[str], context: AwsContext
+                           ) -> tuple[Literal["unseen", "not-keys", "elsewhere"], list[str]] | None:
+        """Why a value computed from `dependencies` is not a key of this stack usable in `context`:
+        it depends on resources the pack cannot see (reads: StackReference, Resource.get), on resources
+        that are no stack key, or on stack keys not certainly in that account and region. None: it is."""
+        if not dependencies:
+            return "not-keys", []
+        unseen = [d for d in dependencies if d not in self.visible]
+        if unseen:
+            return "unseen", unseen
+        others = [d for d in dependencies if d not in self.kms_keys]
+        if others:
+            return "not-keys", others
+        elsewhere = [d for d in dependencies if not same_place(self.kms_keys[d].context, context)]
+        return ("elsewhere", elsewhere) if elsewhere else None
 
 
-def provider_context(provider_inputs: Mapping[str, Any]) -> AwsContext:
-    """The account and region of an AWS provider's inputs (or the stack's `aws:` config).
-
-    The account is known only when `allowedAccountIds` names exactly one: the provider refuses
-    credentials of any other account.
-    """
-    accounts = _account_ids(provider_inputs.get("allowedAccountIds"))
-    account = _known_str(accounts[0]) if accounts is not None and len(accounts) == 1 else None
-    return AwsContext(account, _known_str(provider_inputs.get("region")))
-
-
-def stack_context(providers: Iterable[Mapping[str, Any]], stack_config: Mapping[str, Any] | None) -> AwsContext:
-    """The stack-wide context: what every AWS provider of the stack and the stack's `aws:` config agree on.
-
-    Any disagreement, or a provider that does not say, leaves that part unknown.
-    """
-    contexts = [provider_context(p) for p in providers]
-    if stack_config is not None:
-        contexts.append(provider_context({"region": stack_config.get("aws:region"),
-                                          "allowedAccountIds": stack_config.get("aws:allowedAccountIds")}))
-    accounts = {c.account for c in contexts}
-    regions = {c.region for c in contexts}
-    return AwsContext(accounts.pop() if len(accounts) == 1 else None, regions.pop() if len(regions) == 1 else None)
-
-
-def is_deployed(bucket: PlainResource) -> bool:
-    """A bucket with a known id exists already; a new one's id is unknown during preview."""
-    return _known_str(bucket.props.get("id")) is not None
+def _place_of_identifier(identifier: str, context: AwsContext) -> AwsContext:
+    """A key ARN says where the key is; a bare id or name is where the key's provider is."""
+    parts = identifier.split(":")
+    if len(parts) >= 6 and parts[0] == "arn":
+        return AwsContext(parts[4] or None, parts[3] or None, context.anchor)
+    return context
 
 
 def _bucket_names(bucket: PlainResource) -> set[str]:
-    names = {_known_str(bucket.props.get(NAME_PROPERTY[bucket.type])), _known_str(bucket.props.get("id"))}
+    kind = BUCKET_KINDS[bucket.type]
+    names = {_known_str(bucket.props.get(kind.name_property)), _known_str(bucket.props.get("id"))}
     if bucket.inputs is not None:
-        names.add(_known_str(bucket.inputs.get(NAME_PROPERTY[bucket.type])))
+        names.add(_known_str(bucket.inputs.get(kind.name_property)))
     names.discard(None)
     return names  # type: ignore[return-value]
 
 
 def target_of(configuration: PlainResource) -> object:
     """The configuration's `bucket` value: from Analyze's inputs when seen, else the outputs."""
-    source = configuration.inputs if configuration.inputs is not None else configuration.props
-    return source.get("bucket")
+    return configuration.source.get("bucket")
 
 
-def _stack_keys(resources: Mapping[str, PlainResource]) -> tuple[dict[str, PlainResource], set[str]]:
-    """The keys the stack creates, plus its aliases that target one of them, and their known identifiers."""
-    keys = {urn: r for urn, r in resources.items() if r.type in KMS_KEY_TYPES}
-    identifiers: set[str] = set()
-    for key in keys.values():
-        identifiers.update(known for prop in ("arn", "id", "keyId") if (known := _known_str(key.props.get(prop))))
-    for urn, alias in resources.items():
-        if alias.type != KMS_ALIAS:
-            continue
-        inputs = alias.inputs if alias.inputs is not None else alias.props
-        target = inputs.get("targetKeyId")
-        deps = alias.property_dependencies.get("targetKeyId", ())
+def _stack_keys(resources: Iterable[PlainResource], view: StackView) -> None:
+    """The keys the stack creates, then its aliases that target one of them in their own place, with
+    their known identifiers."""
+    def remember(resource: PlainResource, props: Iterable[str]) -> None:
+        key = StackKey(resource, view.context_of(resource))
+        view.kms_keys[resource.urn] = key
+        for source in (resource.props, resource.inputs or {}):
+            for prop in props:
+                known = _known_str(source.get(prop))
+                if known and key not in view.identifiers.setdefault(known, []):
+                    view.identifiers[known].append(key)
+
+    aliases = []
+    for resource in resources:
+        if resource.type in KMS_KEY_TYPES:
+            remember(resource, ("arn", "id", "keyId"))
+        elif resource.type in ALIAS_PROPERTIES:
+            aliases.append(resource)
+    for alias in aliases:
+        name_property, target_property = ALIAS_PROPERTIES[alias.type]
+        target = alias.source.get(target_property)
+        context = view.context_of(alias)
         known_target = _known_str(target)
-        targets_stack_key = (known_target in identifiers) if known_target else (
-            is_unknown(target) and bool(deps) and all(d in keys for d in deps))
+        if known_target:
+            targets_stack_key = view.stack_key(known_target, context) is not None
+        else:
+            deps = alias.property_dependencies.get(target_property, ())
+            targets_stack_key = is_unknown(target) and view.dependency_problem(deps, context) is None
         if targets_stack_key:
-            keys[urn] = alias
-    for alias in keys.values():
-        if alias.type == KMS_ALIAS:
-            for source in (alias.props, alias.inputs or {}):
-                identifiers.update(known for prop in ("arn", "name") if (known := _known_str(source.get(prop))))
-    return keys, identifiers
+            remember(alias, ("arn", name_property))
 
 
 def build_stack_view(resources: Iterable[PlainResource], stack_config: Mapping[str, Any] | None = None,
-                     context: AwsContext | None = None) -> StackView:
+                     context: AwsContext | None = None, visible: Iterable[str] | None = None) -> StackView:
     """Link every configuration to the bucket it encrypts (linear in the number of resources).
 
     A known `bucket` value links by name or id, and a configuration naming another bucket never
     counts for this one. An unknown value links through `propertyDependencies["bucket"]` when that
-    names exactly one bucket: a configuration encrypts one bucket, so one whose dependencies name
-    several counts for none of them. Resources not created in this run (targeted previews) count
-    for nothing. `context` (else the providers and `stack_config`) says where bare key names resolve.
+    names exactly one bucket and nothing the pack cannot see: a configuration encrypts one bucket, so one
+    whose dependencies name several counts for none of them. Resources skipped in this run (targeted
+    previews) count for nothing. Containers (CloudFormation stacks) add the buckets and keys of their
+    templates. `context` (else the providers and `stack_config`) says where bare key names resolve for
+    resources sent without their provider; `visible` is every URN the engine sent (default: `resources`).
     """
+    from bucketguard.policies.templates import template_resources  # only when a template is there
+
+    view = StackView([], [], {}, {}, visible=frozenset(visible) if visible is not None else frozenset())
+    listed = list(resources)
+    read_from_templates: list[tuple[PlainResource, list[PlainResource]]] = []
+    for container in listed:
+        if container.type in CONTAINER_TYPES and lifecycle(container) != "skipped":
+            found, problem = template_resources(container)
+            read_from_templates.append((container, found))
+            if problem is not None:
+                view.unverified_containers.append((container, problem))
+    listed.extend(r for _, found in read_from_templates for r in found)
     buckets: list[BucketView] = []
-    configurations: list[PlainResource] = []
     not_created: list[PlainResource] = []
-    others: dict[str, PlainResource] = {}
-    providers: list[Mapping[str, Any]] = []
-    for resource in resources:
-        if resource.type in BUCKET_TYPES | CONFIGURATION_TYPES and not_created_in_this_run(resource):
+    keys: list[PlainResource] = []
+    providers: dict[str, list[Mapping[str, Any]]] = {"aws": [], "aws-native": []}
+    visible_urns = set(view.visible)
+    for resource in listed:
+        visible_urns.add(resource.urn)
+        if resource.type in PROVIDER_TYPES:
+            providers[resource.type.removeprefix("pulumi:providers:")].append(resource.props)
+            continue
+        if resource.type in CONTAINER_TYPES:
+            continue
+        state = lifecycle(resource)
+        if state == "skipped":
             if resource.type in CONFIGURATION_TYPES:
                 not_created.append(resource)
-        elif resource.type in BUCKET_TYPES:
-            buckets.append(BucketView(resource))
+        elif resource.type in BUCKET_KINDS:
+            buckets.append(BucketView(resource, state))
         elif resource.type in CONFIGURATION_TYPES:
-            configurations.append(resource)
-        elif resource.type == AWS_PROVIDER:
-            providers.append(resource.props)
+            view.configurations.append(resource)
         else:
-            others[resource.urn] = resource
+            keys.append(resource)
+    view.visible = frozenset(visible_urns)
+    view.buckets = buckets
+    view.contexts = {package: context or stack_context(found, stack_config, package)
+                     for package, found in providers.items()}
+    for container, found in read_from_templates:
+        # What a template creates lives where its stack does (a stack set's instances: in accounts and
+        # regions the pack does not see); with each other, certainly together.
+        stack_set = container.type in (CFN_STACK_SET, NATIVE_CFN_STACK_SET)
+        where = AwsContext() if stack_set else view.context_of(container)
+        for resource in found:
+            resource.place = AwsContext(where.account, where.region, (container.urn, None))
 
-    by_urn = {view.bucket.urn: view for view in buckets}
+    by_urn = {b.bucket.urn: b for b in buckets if BUCKET_KINDS[b.bucket.type].takes_configurations}
     by_name: dict[str, BucketView] = {}
-    for view in buckets:
-        for name in _bucket_names(view.bucket):
-            by_name.setdefault(name, view)
+    for bucket_view in by_urn.values():
+        for name in _bucket_names(bucket_view.bucket):
+            by_name.setdefault(name, bucket_view)
 
-    for configuration in configurations:
+    for configuration in view.configurations:
         target = target_of(configuration)
         if isinstance(target, str) and not is_unknown(target):
             linked = by_name.get(target)
             if linked is not None:
                 linked.configurations.append(configuration)
         elif is_unknown(target):
-            urns = dict.fromkeys(u for u in configuration.property_dependencies.get("bucket", ()) if u in by_urn)
-            named = [by_urn[u] for u in urns]
-            if len(named) == 1:
+            deps = configuration.property_dependencies.get("bucket", ())
+            named = [by_urn[u] for u in dict.fromkeys(deps) if u in by_urn]
+            if any(d not in view.visible for d in deps):
+                for bucket_view in named:
+                    bucket_view.unseen = (*bucket_view.unseen, configuration)
+            elif len(named) == 1:
                 named[0].configurations.append(configuration)
-            for view in named if len(named) > 1 else ():
-                view.shared = (*view.shared, configuration)
+            else:
+                for bucket_view in named:
+                    bucket_view.shared = (*bucket_view.shared, configuration)
     for configuration in not_created:
         for urn in configuration.property_dependencies.get("bucket", ()):
             if urn in by_urn:
                 by_urn[urn].not_created = (*by_urn[urn].not_created, configuration)
 
-    for view in buckets:
-        bucket = view.bucket
+    for bucket_view in buckets:
+        bucket = bucket_view.bucket
         if bucket.inputs is not None:
-            view.inline = inline_rules(bucket.type, bucket.inputs)
-        elif not is_deployed(bucket):
+            bucket_view.inline = inline_rules(bucket.type, bucket.inputs)
+        elif bucket_view.lifecycle == "new":
             # No Analyze seen: a new bucket's outputs hold what it declared, and an unset
             # optional+computed block is unknown in the plan, which means declared none.
             inline = inline_rules(bucket.type, bucket.props)
-            view.inline = inline if inline is not None and inline.rules is not None else None
-        if view.inline is None and is_deployed(bucket):
+            bucket_view.inline = inline if inline is not None and inline.rules is not None else None
+        if bucket_view.inline is None and bucket_view.lifecycle == "deployed":
             # AWS reports a deployed bucket's effective encryption (SSE-S3 by default since 2023, or
             # what a configuration set, maybe one this update deletes): never a declaration.
-            view.reported = inline_rules(bucket.type, bucket.props)
+            bucket_view.reported = inline_rules(bucket.type, bucket.props)
 
-    keys, identifiers = _stack_keys(others)
-    if context is None:
-        context = stack_context(providers, stack_config)
-    return StackView(buckets, configurations, keys, frozenset(identifiers), context)
+    _stack_keys(keys, view)
+    return view
 
 
 def rules_dependencies(resource: PlainResource) -> Sequence[str]:
     """URNs the resource's encryption rules were computed from."""
-    prop = "rules" if resource.type in CONFIGURATION_TYPES else INLINE_PROPERTY.get(resource.type, "")
-    return resource.property_dependencies.get(prop, ())
+    if resource.type in CONFIGURATION_TYPES:
+        return resource.property_dependencies.get("rules", ())
+    kind = BUCKET_KINDS.get(resource.type)
+    if kind is None or kind.own is None:
+        return ()
+    return resource.property_dependencies.get(kind.own, ())

@@ -1,19 +1,35 @@
-"""Adapters from bucketguard's pure checks to `pulumi_policy` policies.
+"""Adapters from bucketguard's pure checks to `pulumi_policy` policies, and what the pack records of
+every call the engine makes.
 
 The engine calls `Analyze` for every resource (inputs after Check) and then `AnalyzeStack` once
-(outputs, i.e. the planned state during preview). Planned outputs can hide a whole block behind one
-unknown (all of `rules` when only the key ARN is unknown), so the resource policies remember the
-inputs `Analyze` showed for each bucket and configuration, and the stack policies read them back.
-Both calls reach the same pack process during one preview.
+(outputs, i.e. the planned state during preview), both in the one pack process of a preview.
+`pulumi_policy` is not enough on its own for three things, so the pack wraps its servicer's calls
+(`pulumi_policy.policy._PolicyAnalyzerServicer`, private: `pulumi-policy` is pinned below 2.0 for it):
+
+- **Analyze** is passed to a policy's `validate` only when that policy is enabled (policy.py, Analyze),
+  yet the stack policies need the inputs Analyze showed (planned outputs hide a whole block behind one
+  unknown; a deployed bucket's outputs report what AWS applies). Every Analyze call is recorded, in
+  shared state, whichever policies are enabled, so a stack policy concludes the same alone or not.
+- **AnalyzeStack**: `pulumi_policy` drops from `dependencies` and `property_dependencies` every URN that
+  is not among the resources (policy.py, AnalyzeStack), which erases reads (StackReference,
+  `Resource.get`, `get_resource`: the engine lists their URNs but sends only the resources registered in
+  this run). The pack builds its view from the request itself, once per call, for all stack policies.
+- **Configure**: the engine forwards unknown properties and names of no policy (pulumi/pulumi
+  pkg/resource/analyzer/config.go); the pack refuses them (`bucketguard.policy_config`), which fails
+  the preview ("configuring policy pack", pkg/engine/update.go).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import grpc
+from google.protobuf import json_format, struct_pb2
 from pulumi_policy import (
     EnforcementLevel,
     PolicyComplianceFramework,
@@ -25,12 +41,10 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import _DictProxy, _ListProxy
-from pulumi_policy.secret import Secret
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 from bucketguard.policies.model import (
-    BUCKET_TYPES,
-    CONFIGURATION_TYPES,
+    ANALYZED_TYPES,
     PROVIDER_PROPERTIES,
     READ_PROPERTIES,
     RELEVANT_TYPES,
@@ -39,19 +53,13 @@ from bucketguard.policies.model import (
     build_stack_view,
 )
 from bucketguard.policies.spec import PolicySpec
+from bucketguard.policy_config import ALL_POLICIES, config_key_problem, unknown_policy_problem
+from bucketguard.rules import UNKNOWN_VALUES
 
-_ANALYZED_TYPES = BUCKET_TYPES | CONFIGURATION_TYPES
 _MAX_DEPTH = 64
 MALFORMED = "<too deeply nested>"
-
-# URN -> the inputs Analyze showed (plain data). Written by resource policies, read by stack ones.
-SEEN_INPUTS: dict[str, dict[str, Any]] = {}
-# The stack policies of one AnalyzeStack share one StackView. The SDK hands each policy its own copy
-# of the same resources, so the view is keyed by what identifies that call: the resources' URNs and
-# property counts, and how many Analyze calls came before it (the engine sends AnalyzeStack once,
-# after every Analyze of the preview).
-_analyze_calls = 0
-_shared_view: tuple[tuple[Any, ...], StackView] | None = None
+_SECRET_SIGNATURE = "4dabf18193072939515e22adb298388d"
+PACK_NAME = "bucketguard"
 
 _LEVELS = {
     "advisory": EnforcementLevel.ADVISORY,
@@ -63,38 +71,74 @@ _SEVERITIES = {"low": Severity.LOW, "medium": Severity.MEDIUM, "high": Severity.
                "critical": Severity.CRITICAL}
 
 
+@dataclass(frozen=True, slots=True)
+class SentProvider:
+    """A resource's provider as the engine sent it: its region and account inputs, and whether its whole
+    config is known (provider_plugin.go Configure: any unknown input but `version` leaves it unknown)."""
+
+    urn: str
+    inputs: dict[str, Any]
+    known: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeenInputs:
+    """What one Analyze call showed of a resource."""
+
+    inputs: dict[str, Any]
+    nonempty: bool
+    provider: SentProvider | None
+
+
+# URN -> what Analyze showed, for every Analyze call of this process (one preview).
+SEEN: dict[str, SeenInputs] = {}
+_POLICIES: dict[str, PolicySpec] = {}  # the pack's policies by name, as `to_policy` adapted them
+_call = threading.local()  # the AnalyzeStack request being served on this thread, and its view
+
+
 def plain(value: Any, depth: int = 0) -> Any:
-    """Unwrap the SDK's unknown-checking proxies into plain dicts and lists, without raising on
-    unknowns (they stay as the engine's sentinel strings). Exact type tests: this runs for every
-    property the checks read, and abstract-class checks cost more than the rest of it."""
+    """A JSON value as the engine sends it, with secrets unwrapped (judged by their value) and unknowns
+    kept as the engine's sentinel strings."""
     if depth > _MAX_DEPTH:
         return MALFORMED
-    kind = type(value)
-    if kind is _DictProxy or kind is _ListProxy:
-        value = value["__target"]
-        kind = type(value)
-    if kind is Secret:
-        return plain(value.value, depth + 1)
-    if kind is dict:
+    if isinstance(value, dict):
+        if _SECRET_SIGNATURE in value:
+            return plain(value.get("value"), depth + 1)
         return {str(k): plain(v, depth + 1) for k, v in value.items()}
-    if kind is list or kind is tuple:
+    if isinstance(value, list):
         return [plain(v, depth + 1) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): plain(v, depth + 1) for k, v in value.items()}
     return value
 
 
-def read_properties(type_token: str, props: Any, keys: tuple[str, ...] | None = None) -> dict[str, Any]:
+def read_properties(type_token: str, properties: struct_pb2.Struct, keys: tuple[str, ...] | None = None
+                    ) -> dict[str, Any]:
     """Plain copies of just the properties the checks read for this type."""
-    target = props["__target"] if type(props) is _DictProxy else props
-    return {key: plain(target[key]) for key in (keys or READ_PROPERTIES[type_token]) if key in target}
+    fields = properties.fields
+    return {key: plain(json_format.MessageToDict(fields[key])) for key in (keys or READ_PROPERTIES[type_token])
+            if key in fields}
 
 
-def provider_properties(provider: Any) -> dict[str, Any] | None:
-    """The region and allowed accounts of the provider the engine says a resource uses, if it says."""
-    if provider is None:
+def _contains_unknown(value: struct_pb2.Value, depth: int = 0) -> bool:
+    kind = value.WhichOneof("kind")
+    if depth > _MAX_DEPTH:
+        return True
+    if kind == "string_value":
+        return value.string_value in UNKNOWN_VALUES
+    if kind == "struct_value":
+        return any(_contains_unknown(v, depth + 1) for v in value.struct_value.fields.values())
+    if kind == "list_value":
+        return any(_contains_unknown(v, depth + 1) for v in value.list_value.values)
+    return False
+
+
+def sent_provider(request: Any) -> SentProvider | None:
+    """The provider the engine sent with an Analyze request or an AnalyzeStack resource, if it did."""
+    if not request.HasField("provider"):
         return None
-    return read_properties(provider.resource_type, provider.props, PROVIDER_PROPERTIES)
+    provider = request.provider
+    fields = provider.properties.fields
+    known = not any(_contains_unknown(v) for k, v in fields.items() if k != "version")
+    return SentProvider(provider.urn, read_properties(provider.type, provider.properties, PROVIDER_PROPERTIES), known)
 
 
 def stack_config() -> dict[str, Any] | None:
@@ -106,25 +150,99 @@ def stack_config() -> dict[str, Any] | None:
     return config if isinstance(config, dict) else None
 
 
+def record_analyze(request: Any) -> None:
+    """Remember what Analyze showed of a resource the checks read."""
+    if request.type in RELEVANT_TYPES:
+        SEEN[request.urn] = SeenInputs(read_properties(request.type, request.properties),
+                                       bool(request.properties.fields), sent_provider(request))
+
+
+def _plain_resource(urn: str, type_token: str, name: str, props: dict[str, Any], seen: SeenInputs | None,
+                    provider: SentProvider | None, dependencies: dict[str, list[str]] | None = None,
+                    has_outputs: bool = True) -> PlainResource:
+    return PlainResource(
+        urn, type_token, name, props, dependencies or {}, seen.inputs if seen else None,
+        provider.inputs if provider else None, provider.urn if provider else None,
+        provider.known if provider else True, has_outputs, seen.nonempty if seen else None,
+    )
+
+
+def stack_view_of(request: Any) -> StackView:
+    """The view of an AnalyzeStack request: every relevant resource with its outputs, its raw property
+    dependencies (reads included), its provider and what Analyze showed of it."""
+    providers: dict[str, SentProvider | None] = {}
+    resources = []
+    for r in request.resources:
+        if r.type not in RELEVANT_TYPES:
+            continue
+        key = r.provider.urn if r.HasField("provider") else ""
+        if key not in providers:
+            providers[key] = sent_provider(r)
+        resources.append(_plain_resource(
+            r.urn, r.type, r.name, read_properties(r.type, r.properties), SEEN.get(r.urn), providers[key],
+            {k: list(v.urns) for k, v in r.propertyDependencies.items()}, bool(r.properties.fields)))
+    return build_stack_view(resources, stack_config(), visible=[r.urn for r in request.resources])
+
+
+def configure_problem(request: Any) -> str | None:
+    """Why a Configure request cannot be accepted: a name of no policy, an unknown property (or a
+    misspelt `enforcementLevel` key, which the engine passes on as a property)."""
+    for name, policy_config in request.policyConfig.items():
+        if name == ALL_POLICIES:
+            continue
+        problem = unknown_policy_problem(name, _POLICIES, PACK_NAME)
+        if problem is None:
+            keys = list(json_format.MessageToDict(policy_config.properties))
+            problem = config_key_problem(name, keys, _POLICIES[name].config_schema)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _install() -> None:
+    """Wrap the SDK servicer's Analyze, AnalyzeStack and Configure once (see the module docstring)."""
+    servicer: Any = _PolicyAnalyzerServicer
+    if getattr(servicer, "_bucketguard_installed", False):
+        return
+    analyze, analyze_stack, configure = servicer.Analyze, servicer.AnalyzeStack, servicer.Configure
+
+    def recording_analyze(self: Any, request: Any, context: Any) -> Any:
+        record_analyze(request)
+        return analyze(self, request, context)
+
+    def viewing_analyze_stack(self: Any, request: Any, context: Any) -> Any:
+        _call.request, _call.view = request, None
+        try:
+            return analyze_stack(self, request, context)
+        finally:
+            _call.request = _call.view = None
+
+    def checked_configure(self: Any, request: Any, context: Any) -> Any:
+        problem = configure_problem(request)
+        if problem is not None:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"policy pack config: {problem}")
+        return configure(self, request, context)
+
+    servicer.Analyze, servicer.AnalyzeStack, servicer.Configure = (
+        recording_analyze, viewing_analyze_stack, checked_configure)
+    servicer._bucketguard_installed = True
+
+
 def _internal_error(spec: PolicySpec, error: Exception) -> str:
     return (f"bucketguard could not evaluate {spec.name} ({type(error).__name__}: {error}); the resource is "
             "treated as non-compliant. Please report this with the resource's properties.")
 
 
-def _resource_validate(spec: PolicySpec) -> Any:
+def _resource_validate(spec: PolicySpec) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
     check = spec.resource_check
     assert check is not None
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-        if args.resource_type not in _ANALYZED_TYPES:
+        if args.resource_type not in ANALYZED_TYPES:
             return
         try:
-            global _analyze_calls
-            _analyze_calls += 1
-            props = read_properties(args.resource_type, args.props)
-            SEEN_INPUTS[args.urn] = props
-            resource = PlainResource(args.urn, args.resource_type, args.name, props,
-                                     provider=provider_properties(args.provider))
+            seen = SEEN[args.urn]  # recorded by this very Analyze call
+            resource = _plain_resource(args.urn, args.resource_type, args.name, seen.inputs, None, seen.provider)
             messages = check(resource, args.get_config())
         except Exception as error:
             messages = [_internal_error(spec, error)]
@@ -134,34 +252,20 @@ def _resource_validate(spec: PolicySpec) -> Any:
     return validate
 
 
-def _stack_view(args: StackValidationArgs) -> StackView:
-    global _shared_view
-    relevant = [r for r in args.resources if r.resource_type in RELEVANT_TYPES]
-    key = (_analyze_calls, *((r.urn, len(r.props)) for r in relevant))
-    if _shared_view is not None and _shared_view[0] == key:
-        return _shared_view[1]
-    view = build_stack_view(
-        (
-            PlainResource(
-                r.urn, r.resource_type, r.name, read_properties(r.resource_type, r.props),
-                {k: [d.urn for d in deps] for k, deps in r.property_dependencies.items()},
-                SEEN_INPUTS.get(r.urn), provider_properties(r.provider),
-            )
-            for r in relevant
-        ),
-        stack_config(),
-    )
-    _shared_view = (key, view)
+def _current_view() -> StackView:
+    view: StackView | None = getattr(_call, "view", None)
+    if view is None:
+        view = _call.view = stack_view_of(_call.request)
     return view
 
 
-def _stack_validate(spec: PolicySpec) -> Any:
+def _stack_validate(spec: PolicySpec) -> Callable[[StackValidationArgs, ReportViolation], None]:
     check = spec.stack_check
     assert check is not None
 
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
         try:
-            findings = check(_stack_view(args), args.get_config())
+            findings = check(_current_view(), args.get_config())
         except Exception as error:  # a pack must never crash: fail closed instead
             report_violation(_internal_error(spec, error), None)
             return
@@ -172,7 +276,9 @@ def _stack_validate(spec: PolicySpec) -> Any:
 
 
 def to_policy(spec: PolicySpec) -> ResourceValidationPolicy | StackValidationPolicy:
-    """The `pulumi_policy` object for a spec."""
+    """The `pulumi_policy` object for a spec (and, once, the recording of every call; module docstring)."""
+    _install()
+    _POLICIES[spec.name] = spec
     common: dict[str, Any] = {
         "name": spec.name,
         "description": spec.description,
@@ -189,3 +295,4 @@ def to_policy(spec: PolicySpec) -> ResourceValidationPolicy | StackValidationPol
     if spec.resource_check is not None:
         return ResourceValidationPolicy(validate=_resource_validate(spec), **common)
     return StackValidationPolicy(validate=_stack_validate(spec), **common)
+

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import BucketView, Declaration, StackView, describe
+from bucketguard.policies.model import BUCKET_KINDS, BucketView, Declaration, StackView, label, report_urn
 from bucketguard.policies.spec import NIST_SC28, Finding, PolicySpec
 from bucketguard.rules import effective_kms_key, is_unknown
 
@@ -30,6 +30,15 @@ def summary(declaration: Declaration) -> str:
 def _why(view: BucketView) -> list[str]:
     """What the pack saw that does not count as this bucket's declared encryption."""
     reasons = []
+    if not view.bucket.provider_known:
+        reasons.append(
+            "its provider's configuration is not known during preview (computed in this stack), so the engine "
+            "skips the provider's Check and plans no outputs: only what the program passes counts")
+    for configuration in view.unseen:
+        reasons.append(
+            f"configuration {configuration.name!r} has a bucket computed from resources the pack cannot see "
+            f"(reads such as a StackReference or Resource.get), so which bucket it encrypts cannot be verified; "
+            f"pass this bucket's id alone (bucket=bucket.id)")
     for configuration in view.shared:
         reasons.append(
             f"configuration {configuration.name!r} has a bucket not known during preview, computed from "
@@ -47,24 +56,36 @@ def _why(view: BucketView) -> list[str]:
     return reasons
 
 
+def _where_it_could(view: BucketView) -> str:
+    kind = BUCKET_KINDS[view.bucket.type]
+    if view.bucket.report_urn is not None:
+        return f"its template sets no {kind.own} on it"
+    if not kind.takes_configurations:
+        return f"it sets no {kind.own}"
+    return "no BucketServerSideEncryptionConfiguration targets it" + (" and it has no inline encryption" if kind.own
+                                                                       else "")
+
+
 def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
-    findings = []
+    findings = [Finding(container.urn, (
+        f"{label(container)}: {problem}, so the buckets it creates cannot be verified; create buckets as Pulumi "
+        f"resources ({FIX}), or give a template the pack can read."))
+        for container, problem in stack.unverified_containers]
     for view in stack.buckets:
         if view.configurations or view.inline is not None:
             continue
-        where = describe(view.bucket.type, view.bucket.name)
+        where = label(view.bucket)
         why = "".join(f"; {reason}" for reason in _why(view))
-        findings.append(Finding(view.bucket.urn, (
-            f"{where}: declares no default encryption (no BucketServerSideEncryptionConfiguration "
-            f"targets it and it has no inline encryption){why}; {FIX}."
+        findings.append(Finding(report_urn(view.bucket), (
+            f"{where}: declares no default encryption ({_where_it_could(view)}){why}; {FIX}."
         )))
     return findings
 
 
 SPEC = PolicySpec(
     name="s3-bucket-encryption-declared",
-    description="Every S3 bucket must declare default encryption, inline or in a separate "
-    "BucketServerSideEncryptionConfiguration.",
+    description="Every S3 bucket (general purpose, directory, table, vector, or in a CloudFormation template) "
+    "must declare default encryption, on the bucket or in a separate BucketServerSideEncryptionConfiguration.",
     level="mandatory",
     severity="high",
     remediation="Create buckets with bucketguard.EncryptedBucket, or attach bucketguard.BucketEncryption "

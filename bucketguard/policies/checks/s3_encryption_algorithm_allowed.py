@@ -5,27 +5,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.checks import declaration_of, rule_messages
-from bucketguard.policies.model import PlainResource, describe
+from bucketguard.policies.checks import declarations_of, rule_messages
+from bucketguard.policies.model import PlainResource, label
 from bucketguard.policies.spec import NIST_SC28, PolicySpec, setting
 from bucketguard.rules import ALGORITHMS, algorithm_problem
 
 
 def check(resource: PlainResource, config: Mapping[str, Any]) -> list[str]:
-    declaration = declaration_of(resource)
-    if declaration is not None and declaration.rules == ():
-        return [f"{describe(resource.type, resource.name)}: declares default encryption with no rules, so S3 "
-                f"would reject it or leave objects as before; declare one rule with an sseAlgorithm "
-                f"({REMEDIATION_SHORT})."]
+    empty = [f"{label(where)}: declares default encryption with no rules, so S3 would reject it or leave objects "
+             f"as before; declare one rule with an sseAlgorithm ({REMEDIATION_SHORT})."
+             for where, declaration in declarations_of(resource) if declaration.rules == ()]
     allowed = [a for a in setting(SPEC, config, "allowedAlgorithms") if isinstance(a, str)]
-    return rule_messages(resource, "the algorithm", lambda rule: algorithm_problem(rule, allowed), REMEDIATION_SHORT)
+    return empty + rule_messages(resource, "the algorithm",
+                                 lambda rule, family: algorithm_problem(rule, allowed, family), REMEDIATION_SHORT)
 
 
 REMEDIATION_SHORT = "set sse_algorithm on bucketguard.EncryptedBucket / bucketguard.BucketEncryption"
 SPEC = PolicySpec(
     name="s3-encryption-algorithm-allowed",
     description="S3 default encryption must use an allowed algorithm (AES256, aws:kms or aws:kms:dsse, "
-    "exactly spelt), with a KMS key only for the KMS algorithms.",
+    "exactly spelt, and supported by the kind of bucket), with a KMS key only for the KMS algorithms.",
     level="mandatory",
     severity="high",
     remediation="Declare the bucket with bucketguard.EncryptedBucket (or attach bucketguard.BucketEncryption) "

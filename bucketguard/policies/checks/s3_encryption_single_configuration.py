@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import StackView, configuration_declaration, describe
+from bucketguard.policies.model import StackView, configuration_declaration, label, report_urn
 from bucketguard.policies.spec import Finding, PolicySpec
 from bucketguard.rules import same_rules
 
@@ -19,9 +19,9 @@ def _names(view_configurations: list[Any]) -> str:
 def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
     findings = []
     for view in stack.buckets:
-        where = describe(view.bucket.type, view.bucket.name)
+        where, urn = label(view.bucket), report_urn(view.bucket)
         if len(view.configurations) > 1:
-            findings.append(Finding(view.bucket.urn, (
+            findings.append(Finding(urn, (
                 f"{where}: {len(view.configurations)} separate encryption configurations target it "
                 f"({_names(view.configurations)}); they overwrite each other on every update; {FIX}."
             )))
@@ -33,13 +33,13 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
             agree = None if inline is None or separate is None or separate.rules is None else (
                 same_rules(inline, separate.rules))
             if agree is None:
-                findings.append(Finding(view.bucket.urn, (
+                findings.append(Finding(urn, (
                     f"{where}: declares inline encryption and configuration {configuration.name!r}, and "
                     f"values in them are not known during preview, so their agreement cannot be verified; "
                     f"remove the inline serverSideEncryptionConfiguration; {FIX}."
                 )))
             elif not agree:
-                findings.append(Finding(view.bucket.urn, (
+                findings.append(Finding(urn, (
                     f"{where}: its inline encryption disagrees with configuration {configuration.name!r}; "
                     f"the two overwrite each other on every update; remove the inline "
                     f"serverSideEncryptionConfiguration; {FIX}."

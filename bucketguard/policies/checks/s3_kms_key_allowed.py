@@ -11,7 +11,8 @@ from bucketguard.policies.model import (
     PlainResource,
     StackView,
     configuration_declaration,
-    describe,
+    label,
+    report_urn,
     rules_dependencies,
 )
 from bucketguard.policies.spec import NIST_SC12, Finding, PolicySpec, setting
@@ -49,17 +50,17 @@ def check(stack: StackView, config: Mapping[str, Any]) -> list[Finding]:
         return []  # any key is allowed: nothing here can fail
     findings = []
     for source, declaration in _sources(stack):
-        where = describe(source.type, source.name)
+        where = label(source)
 
         def report(problem: str, source: PlainResource = source, where: str = where) -> None:
-            findings.append(Finding(source.urn, f"{where}: {problem}"))
+            findings.append(Finding(report_urn(source), f"{where}: {problem}"))
 
         if declaration.rules is None:
             report("its encryption rules are not known during preview, so the KMS key cannot be verified; "
                    "pass the key ARN from a key of this stack or a literal allowed key.")
             continue
         for rule in declaration.rules:
-            problem = _key_problem(rule, source, stack, allowed, allow_stack_keys, require_customer_key)
+            problem = _key_problem(rule, declaration, source, stack, allowed, allow_stack_keys, require_customer_key)
             if problem:
                 report(problem)
     return findings
@@ -80,10 +81,36 @@ def _context_hint(key: str, allowed: list[str], context: AwsContext) -> str:
     return ""
 
 
-def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, allowed: list[str],
-                 allow_stack_keys: bool, require_customer_key: bool) -> str | None:
+def _computed_key_problem(source: PlainResource, stack: StackView, context: AwsContext, allowed: list[str],
+                          allow_stack_keys: bool) -> str | None:
+    """Why a key computed during preview is not a key of this stack usable where `source` is."""
+    deps = rules_dependencies(source)
+    problem = stack.dependency_problem(deps, context)
+    if problem is None:
+        if not allow_stack_keys:
+            return ("uses a KMS key created in this stack, which allowStackKeys forbids; "
+                    f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
+        return None
+    kind, urns = problem
+    if kind == "elsewhere":
+        keys = ", ".join(label(stack.kms_keys[u].resource) for u in urns)
+        return (f"its KMS key is computed from a key of this stack ({keys}) that is not certainly in the account and "
+                f"region of {label(source)} (a bare key id or alias name resolves where the bucket is; a key of "
+                "another region cannot encrypt it), so it cannot be verified during preview; create the key with "
+                "the bucket's provider and region, or pass a literal allowed key ARN.")
+    if kind == "unseen":
+        return ("its KMS key is computed and depends on resources the pack cannot see (reads such as a StackReference, "
+                "Resource.get or get_resource are not among the resources the engine sends), so it cannot be "
+                "verified during preview; pass a literal key ARN or a key created in this stack.")
+    return ("its KMS key is computed and does not come from a KMS key of this stack (aws.kms.Key, ReplicaKey, "
+            "ExternalKey, ReplicaExternalKey, aws_native.kms.Key, or an alias of one), so it cannot be "
+            "verified during preview; pass a literal key ARN or a key of this stack.")
+
+
+def _key_problem(rule: EncryptionRule, declaration: Declaration, source: PlainResource, stack: StackView,
+                 allowed: list[str], allow_stack_keys: bool, require_customer_key: bool) -> str | None:
     """Why the key `rule` encrypts with is not allowed or cannot be verified, or None."""
-    key = effective_kms_key(rule)
+    key = effective_kms_key(rule, declaration.family)
     if key is None:
         if is_unknown(rule.sse_algorithm) and (allowed or require_customer_key):
             return ("its sseAlgorithm is not known during preview, so whether it uses the AWS managed key "
@@ -91,24 +118,16 @@ def _key_problem(rule: EncryptionRule, source: PlainResource, stack: StackView, 
         return None
     implicit = key == AWS_MANAGED_KEY_ALIAS and rule.kms_master_key_id in (None, "")
     shown = f"{key} (implicit: {rule.sse_algorithm} with no kmsMasterKeyId)" if implicit else str(key)
+    context = stack.context_of(source)
     if is_unknown(key):
-        deps = rules_dependencies(source)
-        if deps and all(urn in stack.kms_keys for urn in deps):
-            if not allow_stack_keys:
-                return ("uses a KMS key created in this stack, which allowStackKeys forbids; "
-                        f"use one of the allowed keys ({', '.join(allowed) or 'none configured'}).")
-            return None
-        return ("its KMS key is computed and does not come from a KMS key of this stack (aws.kms.Key, ReplicaKey, "
-                "ExternalKey, ReplicaExternalKey, aws_native.kms.Key, or an aws.kms.Alias of one), so it cannot be "
-                "verified during preview; pass a literal key ARN or a key of this stack.")
+        return _computed_key_problem(source, stack, context, allowed, allow_stack_keys)
     if not isinstance(key, str) or parse_kms_key(key) is None:
         return f"kmsMasterKeyId {key!r} is not a KMS key identifier; pass {KMS_KEY_FORMS}."
-    if key in stack.kms_key_identifiers:
+    if stack.stack_key(key, context) is not None:
         return None if allow_stack_keys else f"uses KMS key {key} of this stack, which allowStackKeys forbids."
     if is_aws_managed_key(key) and require_customer_key:
         return (f"uses the AWS managed key {shown}, but a customer managed key is required; pass kms_key_id, "
                 "or let bucketguard.EncryptedBucket create a key.")
-    context = stack.context_of(source)
     if allowed and not any(kms_key_matches(key, entry, account=context.account, region=context.region)
                            for entry in allowed):
         return (f"KMS key {shown} is not one of the allowed keys ({', '.join(allowed)}){_context_hint(key, allowed, context)}; "
@@ -134,7 +153,7 @@ SPEC = PolicySpec(
         "allowStackKeys": {
             "type": "boolean",
             "default": True,
-            "description": "Keys created by an aws.kms.Key of the same stack pass.",
+            "description": "Keys created in the same stack, in the bucket's own account and region, pass.",
         },
         "requireCustomerManagedKey": {
             "type": "boolean",
