@@ -16,7 +16,7 @@ from bucketguard.cli_common import EXIT_BROKEN, EXIT_OK, EXIT_VIOLATION, Broken,
 __all__ = ["EXIT_BROKEN", "EXIT_OK", "EXIT_VIOLATION", "Broken", "main", "read_pack_config"]
 
 # Modules only the extras bring (`pip install bucketguard` is the pack's light core).
-CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws", "rich"})
+CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws", "rich", "yaml", "cryptography"})
 
 
 def _parser() -> argparse.ArgumentParser:
