@@ -13,6 +13,7 @@ below 10x or the aggregator's per-bucket cost grows by more than half from the s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -60,10 +61,8 @@ def get_bucket_encryption_seconds(endpoint: str, size: int) -> float:
     start = time.perf_counter()
 
     def read(name: str) -> None:
-        try:
+        with contextlib.suppress(s3.exceptions.ClientError):
             s3.get_bucket_encryption(Bucket=name)
-        except s3.exceptions.ClientError:
-            pass
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(read, names))
