@@ -62,6 +62,11 @@ KMS_KEY_FORMS = (
 )
 
 
+# The aliases of AWS managed keys (`alias/aws/...`, see is_aws_managed_key), by name or ARN, as one
+# pattern: what AWS Config's Guard rules match keys against (bucketguard.awsconfig.guard).
+AWS_MANAGED_KEY_PATTERN = rf"^(?:{_ARN_PREFIX})?alias/aws/[a-zA-Z0-9/_-]{{0,246}}$"
+
+
 def kms_key_form(value: str) -> str | None:
     """Which of the four KMS key identifier forms `value` is, or None when it is none of them."""
     for form, pattern in _KEY_PATTERNS.items():

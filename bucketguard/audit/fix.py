@@ -24,8 +24,8 @@ from bucketguard.audit.encryption import (
     misplaced_key,
     same_key,
 )
-from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings
-from bucketguard.audit.models import AuditRequest, BucketReport, Finding, Identity
+from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings, setting_problems
+from bucketguard.audit.models import AuditRequest, BucketReport, Identity
 from bucketguard.audit.plan import PlannedChange
 from bucketguard.inputs import Broken
 from bucketguard.policy_config import ResolvedConfig
@@ -64,14 +64,6 @@ def fix_setting(request: AuditRequest, config: ResolvedConfig) -> EncryptionSett
         raise Broken("audit --fix setting would itself fail the policies (with this --policy-pack-config), so "
                      f"nothing was written:\n{reasons}\nChoose a setting the policies allow.")
     return setting
-
-
-def setting_problems(setting: EncryptionSettings, config: ResolvedConfig) -> list[Finding]:
-    """The mandatory findings the fix setting itself would get, judged like any bucket of the account and
-    region its key ARN names (buckets anywhere else never get that key); a bare key has no context."""
-    ref = rules.parse_kms_key(setting.kms_key_id) if setting.is_kms else None
-    account, region = (ref.account, ref.region) if ref is not None else (None, None)
-    return mandatory_findings(judge("fix-setting", desired_rules(setting), config, account, region))
 
 
 @dataclass(frozen=True)

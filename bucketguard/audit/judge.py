@@ -11,11 +11,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bucketguard import rules
 from bucketguard.audit.aws import BucketRead, S3Buckets
+from bucketguard.audit.encryption import desired_rules
 from bucketguard.audit.models import MANDATORY_LEVELS, BucketReport, Finding, Identity
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource, build_stack_view
 from bucketguard.policy_config import PolicyDescription, ResolvedConfig, resolve_policy_config
+from bucketguard.settings import EncryptionSettings
 
 
 def audit_policy_config(user_config: Mapping[str, Any] | None, source: str) -> ResolvedConfig:
@@ -108,3 +111,11 @@ class AccountAuditor:
     def inspect(self, name: str) -> BucketReport:
         """Read → judge, for one bucket."""
         return judge_read(self.buckets.read(name), self.config)
+
+
+def setting_problems(setting: EncryptionSettings, config: ResolvedConfig) -> list[Finding]:
+    """The mandatory findings the fix setting itself would get, judged like any bucket of the account and
+    region its key ARN names (buckets anywhere else never get that key); a bare key has no context."""
+    ref = rules.parse_kms_key(setting.kms_key_id) if setting.is_kms else None
+    account, region = (ref.account, ref.region) if ref is not None else (None, None)
+    return mandatory_findings(judge("fix-setting", desired_rules(setting), config, account, region))

@@ -24,7 +24,7 @@ class Command(Protocol):
 
 COMMANDS: dict[str, Command] = {"preview": preview, "analyze": analyze, "audit": audit}
 # Modules only the extras bring (`pip install bucketguard` is the pack's light core).
-CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws", "rich", "cryptography"})
+CLI_EXTRA_MODULES = frozenset({"jsonschema", "boto3", "botocore", "pydantic", "pulumi_aws", "rich", "yaml", "cryptography"})
 
 
 def parser() -> argparse.ArgumentParser:

@@ -13,11 +13,12 @@ from pulumi.provider.experimental import component_provider_host
 from pulumi.provider.experimental.component import ComponentProvider
 
 from bucketguard.components.audit_role import AuditRole
+from bucketguard.components.config_rules import EncryptionConfigRules
 from bucketguard.components.encrypted_bucket import EncryptedBucket
 from bucketguard.components.encryption import BucketEncryption
 
 PACKAGE_NAME = "bucketguard"  # the package in every type token: bucketguard:index:EncryptedBucket
-COMPONENTS: list[type[pulumi.ComponentResource]] = [EncryptedBucket, BucketEncryption, AuditRole]
+COMPONENTS: list[type[pulumi.ComponentResource]] = [EncryptedBucket, BucketEncryption, AuditRole, EncryptionConfigRules]
 
 
 def new_provider() -> ComponentProvider:
