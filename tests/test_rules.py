@@ -16,7 +16,8 @@ from bucketguard.policies.checks import (
     s3_kms_key_allowed,
     s3_sse_c_blocked,
 )
-from bucketguard.policies.model import BUCKET, CONFIGURATION, KMS_KEY, PlainResource, build_stack_view
+from bucketguard.policies.model import BUCKET, CONFIGURATION, KMS_KEY, PlainResource
+from bucketguard.policies.stack_view import build_stack_view
 from bucketguard.rules import EncryptionRule
 
 UNKNOWN = rules.UNKNOWN

@@ -16,7 +16,8 @@ from bucketguard.audit.aws import BucketRead, S3Buckets
 from bucketguard.audit.encryption import desired_rules
 from bucketguard.audit.models import MANDATORY_LEVELS, BucketReport, Finding, Identity
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
-from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource, build_stack_view
+from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource
+from bucketguard.policies.stack_view import build_stack_view
 from bucketguard.policy_config import PolicyDescription, ResolvedConfig, resolve_policy_config
 from bucketguard.settings import EncryptionSettings
 

@@ -43,16 +43,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _PolicyAnalyzerServicer
 
-from bucketguard.policies.model import (
-    ANALYZED_TYPES,
-    PROVIDER_PROPERTIES,
-    READ_PROPERTIES,
-    RELEVANT_TYPES,
-    PlainResource,
-    StackView,
-    build_stack_view,
-)
+from bucketguard.policies.model import ANALYZED_TYPES, PROVIDER_PROPERTIES, READ_PROPERTIES, RELEVANT_TYPES, PlainResource
 from bucketguard.policies.spec import PolicySpec
+from bucketguard.policies.stack_view import StackView, build_stack_view
 from bucketguard.policy_config import ALL_POLICIES, config_key_problem, unknown_policy_problem
 from bucketguard.rules import UNKNOWN_VALUES
 

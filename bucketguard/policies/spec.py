@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bucketguard.policies.model import PlainResource, StackView
+from bucketguard.policies.model import PlainResource
+from bucketguard.policies.stack_view import StackView
 
 Level = Literal["advisory", "mandatory", "remediate", "disabled"]
 Severity = Literal["low", "medium", "high", "critical"]

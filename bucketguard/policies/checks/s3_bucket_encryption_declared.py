@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import BUCKET_KINDS, BucketView, Declaration, StackView, label, report_urn
+from bucketguard.policies.model import BUCKET_KINDS, Declaration, label, report_urn
 from bucketguard.policies.spec import NIST_SC28, Finding, PolicySpec
+from bucketguard.policies.stack_view import BucketView, StackView
 from bucketguard.rules import effective_kms_key, is_unknown
 
 FIX = ("declare it with bucketguard.EncryptedBucket, or attach bucketguard.BucketEncryption(bucket=...) "

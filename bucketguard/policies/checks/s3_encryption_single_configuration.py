@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import StackView, configuration_declaration, label, report_urn
+from bucketguard.policies.model import configuration_declaration, label, report_urn
 from bucketguard.policies.spec import Finding, PolicySpec
+from bucketguard.policies.stack_view import StackView
 from bucketguard.rules import same_rules
 
 FIX = "keep one declaration: a single bucketguard.BucketEncryption (or EncryptedBucket) per bucket"

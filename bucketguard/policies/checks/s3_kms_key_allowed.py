@@ -5,17 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bucketguard.policies.model import (
-    AwsContext,
-    Declaration,
-    PlainResource,
-    StackView,
-    configuration_declaration,
-    label,
-    report_urn,
-    rules_dependencies,
-)
+from bucketguard.policies.model import AwsContext, Declaration, PlainResource, configuration_declaration, label, report_urn
 from bucketguard.policies.spec import NIST_SC12, Finding, PolicySpec, setting
+from bucketguard.policies.stack_view import StackView, rules_dependencies
 from bucketguard.rules import (
     AWS_MANAGED_KEY_ALIAS,
     KMS_KEY_FORMS,
