@@ -60,6 +60,7 @@ class Registration:
     deleted_with: str = ""
     protect_option: bool | None = None  # as set or inherited (children inherit it when unset)
     retain_option: bool | None = None
+    provider_config_known: bool = True  # False: its provider's config is unknown during preview
 
 
 @dataclass

@@ -291,13 +291,16 @@ def answer(token: str, args: Mapping[str, Any], context: InvokeContext | StackCo
     return result
 
 
-def mask_made_up(value: Any, unknown: str) -> Any:
-    """`value` with every string built from a made-up value (an invoke placeholder or an undecrypted
-    secret) replaced by `unknown`: a policy must not judge a value nobody knows as if it were real."""
+def mask_made_up(value: Any, unknown: str, made_up: tuple[str, ...] = ()) -> Any:
+    """`value` with every string built from a made-up value (an invoke placeholder, an undecrypted
+    secret, or one of the `made_up` texts: a made-up account or region) replaced by `unknown`: a
+    policy must not judge a value nobody knows as if it were real."""
     if isinstance(value, str):
-        return unknown if PLACEHOLDER_MARKER in value or UNDECRYPTED_MARKER in value else value
+        if PLACEHOLDER_MARKER in value or UNDECRYPTED_MARKER in value or any(t in value for t in made_up):
+            return unknown
+        return value
     if isinstance(value, dict):
-        return {k: mask_made_up(v, unknown) for k, v in value.items()}
+        return {k: mask_made_up(v, unknown, made_up) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_made_up(v, unknown) for v in value]
+        return [mask_made_up(v, unknown, made_up) for v in value]
     return value

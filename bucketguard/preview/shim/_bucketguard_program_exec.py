@@ -127,6 +127,18 @@ def main() -> int:
         loop.run_until_complete(pulumi.runtime.run_in_stack(run))
         _report({"ok": True})
         code = 0
+    except SystemExit as stop:
+        # pulumi-language-python-exec catches only Exception: SystemExit leaves it after the SDK's
+        # run_pulumi_func has waited for the outstanding RPCs (stack.py), and the interpreter exits with
+        # the code; the language host treats 0 as a finished program (pulumi-language-python main.go Run).
+        if stop.code is None or stop.code == 0:
+            _report({"ok": True})
+            code = 0
+        else:
+            status = stop.code if isinstance(stop.code, int) else 1
+            _report({"error": {"type": "SystemExit", "where": "",
+                               "message": f"program exited with non-zero exit code: {status}"
+                               + ("" if isinstance(stop.code, int) else f" ({stop.code})")}})
     except pulumi.RunError as error:
         _report({"error": {"type": "RunError", "message": str(error), "where": ""}})
     except Exception as error:  # every program failure is reported, never raised
