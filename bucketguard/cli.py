@@ -166,14 +166,20 @@ def preview(args: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
             tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
-        placeholder_report = Path(scratch) / "invoke-placeholders.jsonl"
+        placeholder_report, reads_report = Path(scratch) / "invoke-placeholders.jsonl", Path(scratch) / "reads.jsonl"
         try:
             try:
                 streamed = run_program_streaming(
                     project, futures, configs, interpreter, prior=prior, stack_references=stack_references,
                     config=runtime_config.values, secret_keys=runtime_config.secret_keys,
-                    invoke_answer=answer_invoke, extra_env=invoke_context.shim_environment(placeholder_report))
+                    invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
+                    extra_env=invoke_context.shim_environment(placeholder_report, reads_report,
+                                                              runtime_config.undecrypted))
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
+                streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
+                                                    if (f := invokes.made_up_fields(t, invoke_context))}
+                made_up_reads = invokes.unverifiable_reads(invokes.read_made_up_reads(reads_report), invoke_context,
+                                                           runtime_config.reason, project.folder)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:
@@ -195,7 +201,8 @@ def preview(args: argparse.Namespace) -> int:
                     future.result().close()
 
     result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
-                           undecrypted_reason=runtime_config.reason)
+                           undecrypted_reason=runtime_config.reason,
+                           unverifiable=streamed.unverifiable + made_up_reads)
     if prior is not None:
         from bucketguard.preview.state import existing_stack_findings
 

@@ -72,6 +72,8 @@ class Capture:
     resources: list[Registration] = field(default_factory=list)
     unanswered_invokes: list[str] = field(default_factory=list)  # no known answer nor pin
     placeholder_invokes: dict[str, list[str]] = field(default_factory=dict)  # token -> fields made up
+    invoked: list[str] = field(default_factory=list)  # every invoke token, in first-call order
+    made_up_answers: dict[str, list[str]] = field(default_factory=dict)  # known answers' made-up fields
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) from pulumi.log / Engine.Log
     output: list[str] = field(default_factory=list)  # the program's own stdout and stderr lines
     transforms_run: int = 0

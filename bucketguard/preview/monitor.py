@@ -604,6 +604,9 @@ class Deployment:
         if not provider and package != "pulumi":
             provider = self.default_provider(package, options.version, request.tok)
         args = engine.downgrade(_to_dict(request_args))
+        with self._lock:
+            if request.tok not in self.capture.invoked:
+                self.capture.invoked.append(request.tok)
         if request.tok == GET_RESOURCE:
             answer = self.get_resource(str(_to_dict(request_args).get("urn", "")))
         elif not self.provider_config_known(provider):

@@ -38,6 +38,9 @@ class PreviewResult:
     timings: dict[str, float] = field(default_factory=dict)
     state: StateSummary | None = None  # set when previewing against, or analyzing, an exported state
     undecrypted_reason: str | None = None  # why secure keys were not decrypted
+    # Why no verdict can be given offline (a made-up answer the program read, an import, an
+    # unresolved ESC environment, ...), each with how to pin it; any of them makes the exit code 2.
+    unverifiable: list[str] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -48,6 +51,8 @@ class PreviewResult:
         return [d for d in self.diagnostics if d.level == "advisory"]
 
     def exit_code(self) -> int:
+        if self.unverifiable:
+            return 2  # the verdict rests on something only the real engine or the user can know
         return 1 if self.mandatory else 0
 
 
@@ -163,6 +168,10 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         lines.append("Invokes answered with placeholders (made-up values of the declared types; pin real "
                      "answers with --invoke-answers FILE):")
         lines.extend(f"    {token}: {', '.join(fields)}" for token, fields in cap.placeholder_invokes.items())
+    if cap.made_up_answers:
+        lines.append("Answers made up offline (no aws:allowedAccountIds or aws:region in the stack, nothing pinned; "
+                     "strings built from them are unknown to the policies):")
+        lines.extend(f"    {token}: {', '.join(fields)}" for token, fields in cap.made_up_answers.items())
     empty = [token for token in cap.unanswered_invokes if token not in cap.placeholder_invokes]
     if empty:
         lines.append("Invokes the offline preview could not answer (their results were empty): " + ", ".join(empty))
@@ -192,7 +201,11 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
                 lines.append(f"    {style(symbol, code)}{' ' if len(symbol) == 1 else ''}{counts[op]} {label}")
         changes = sum(counts[op] for op in ("create", "update", "delete", "replace"))
         lines.append(f"    {changes} change{'s' if changes != 1 else ''}. {counts['same']} unchanged")
-    verdict = style("FAILED", "31") if result.mandatory else style("passed", "32")
+    if result.unverifiable:
+        lines.append("Unverifiable offline (pin these, or run `pulumi preview --policy-pack`):")
+        lines.extend(f"    * {reason}" for reason in result.unverifiable)
+    verdict = (style("UNVERIFIABLE", "31") if result.unverifiable
+               else style("FAILED", "31") if result.mandatory else style("passed", "32"))
     lines.append(f"Policy violations: {len(result.mandatory)} mandatory, {len(result.advisory)} advisory: {verdict}")
     return "\n".join(lines) + "\n"
 
@@ -227,9 +240,11 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "resources": len(cap.resources),
             "mandatory": len(result.mandatory),
             "advisory": len(result.advisory),
-            "passed": not result.mandatory,
+            "passed": not result.mandatory and not result.unverifiable,
+            "unverifiable": result.unverifiable,
             "unansweredInvokes": cap.unanswered_invokes,
             "placeholderInvokes": cap.placeholder_invokes,
+            "madeUpAnswers": cap.made_up_answers,
             "undecryptedSecrets": result.undecrypted_secrets,
         },
         "logs": [{"severity": severity, "message": message} for severity, message in cap.logs],
@@ -322,4 +337,6 @@ def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, co
         sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(result, color == "always" or (color == "auto" and sys.stdout.isatty())))
+    for reason in result.unverifiable:
+        print(f"bucketguard: unverifiable: {reason}", file=sys.stderr)
     return result.exit_code()
