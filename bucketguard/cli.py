@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--stack-reference-outputs", type=Path, metavar="FILE",
                          help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
                               "(unknown without it)")
+    preview.add_argument("--environment-values", type=Path, metavar="FILE",
+                         help='JSON {"<env>": <`esc env open <env>` output>} for the ESC environments the stack '
+                              "file imports (unverifiable without it)")
     preview.add_argument("--install", action="store_true",
                          help="create the program's missing virtualenv first, as `pulumi install` would")
 
@@ -119,7 +122,7 @@ def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview import invokes, remote
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
     from bucketguard.preview.interpreter import InterpreterError, find_interpreter
-    from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, program_config
+    from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, pinned_environments, program_config
     from bucketguard.preview.report import PreviewResult, write_result
     from bucketguard.preview.secrets import SecretsError
     from bucketguard.preview.session import run_program_streaming
@@ -127,6 +130,7 @@ def preview(args: argparse.Namespace) -> int:
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(args.program_dir, args.stack)
+        environment_variables = pinned_environments(project, args.environment_values)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(args.invoke_answers) if args.invoke_answers else {}
         for component_type in args.trusted_components:
@@ -173,8 +177,8 @@ def preview(args: argparse.Namespace) -> int:
                     project, futures, configs, interpreter, prior=prior, stack_references=stack_references,
                     config=runtime_config.values, secret_keys=runtime_config.secret_keys,
                     invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
-                    extra_env=invoke_context.shim_environment(placeholder_report, reads_report,
-                                                              runtime_config.undecrypted))
+                    extra_env={**environment_variables, **invoke_context.shim_environment(
+                        placeholder_report, reads_report, runtime_config.undecrypted)})
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
                 streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
                                                     if (f := invokes.made_up_fields(t, invoke_context))}

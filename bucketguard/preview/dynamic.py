@@ -23,6 +23,23 @@ START_TIMEOUT_SECONDS = 60.0
 _GRPC_OPTIONS = [("grpc.enable_http_proxy", 0)]
 
 
+_SIG, _SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(_SIG) == _SECRET
+
+
+def _unwrap(value: Any) -> Any:
+    if _is_secret(value):
+        return _unwrap(value.get("value"))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(v) for v in value]
+    return value
+
+
 class DynamicProviderError(Exception):
     """The dynamic provider server did not start or failed a call."""
 
@@ -67,8 +84,11 @@ class DynamicProviderHost:
         """The provider's `check(olds, news)` for a new resource: (checked inputs, failure reasons)."""
         with self._lock:
             stub = self._start()
+        # Its Configure answers acceptSecrets false: the engine sends plain values and marks secret again
+        # what was secret (provider_plugin.go Check, KeepSecrets: acceptSecrets, annotateSecrets).
+        secret_keys = {k for k, v in inputs.items() if _is_secret(v)}
         news = struct_pb2.Struct()
-        news.update(inputs)
+        news.update({k: _unwrap(v) for k, v in inputs.items()})
         try:
             response = stub.Check(provider_pb2.CheckRequest(urn=urn, olds=struct_pb2.Struct(), news=news))
         except grpc.RpcError as error:
@@ -76,6 +96,7 @@ class DynamicProviderHost:
             raise DynamicProviderError(f"{urn}: the dynamic provider's check failed: "
                                        f"{(details or '').strip().splitlines()[-1:] or ['']}") from None
         checked = json_format.MessageToDict(response.inputs)
+        checked = {k: {_SIG: _SECRET, "value": v} if k in secret_keys else v for k, v in checked.items()}
         return checked, [f"{f.property}: {f.reason}" if f.property else f.reason for f in response.failures]
 
     def close(self) -> None:
