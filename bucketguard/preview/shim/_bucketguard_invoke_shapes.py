@@ -45,7 +45,7 @@ _report: Callable[[str, list[str]], None] | None = None
 class InvokeContext:
     """What placeholders must agree with: the stack's region, account and partition."""
 
-    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012", partition: str = "",
+    def __init__(self, region: str = "us-east-1", account_id: str = "999999999999", partition: str = "",
                  made_up: dict[str, str] | None = None) -> None:
         self.region = region
         self.account_id = account_id
@@ -67,7 +67,7 @@ class InvokeContext:
         except ValueError:
             config = {}
         region = given.get("region") or config.get("aws:region") or config.get("aws-native:region") or "us-east-1"
-        return cls(str(region), str(given.get("accountId") or "123456789012"), str(given.get("partition") or ""),
+        return cls(str(region), str(given.get("accountId") or "999999999999"), str(given.get("partition") or ""),
                    {str(k): str(v) for k, v in (given.get("madeUp") or {}).items()})
 
 
