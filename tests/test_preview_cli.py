@@ -41,7 +41,8 @@ def test_dev_stack_json_has_no_diagnostic_at_all() -> None:
     assert document["diagnostics"] == []
     assert document["summary"] == {"resources": 17,  # with the default aws provider
                                    "mandatory": 0, "advisory": 0, "passed": True,
-                                   "unansweredInvokes": [], "placeholderInvokes": {}, "undecryptedSecrets": []}
+                                   "unansweredInvokes": [], "placeholderInvokes": {}, "undecryptedSecrets": [],
+                                   "madeUpAnswers": {}, "unverifiable": []}
     buckets = sorted(r["name"] for r in document["resources"] if r["type"] == "aws:s3/bucket:Bucket")
     assert buckets == ["access-logs", "data", "ledger"]
 
