@@ -75,8 +75,8 @@ def test_a_context_carrying_only_the_stack_config_is_read_as_such() -> None:
 def test_kms_alias_and_policy_document_are_answered_from_their_arguments() -> None:
     alias = answer("aws:kms/getAlias:getAlias", {"name": "alias/data"}, EU)
     assert alias is not None
-    assert alias["arn"] == "arn:aws:kms:eu-west-1:123456789012:alias/data"
-    assert alias["targetKeyArn"] == f"arn:aws:kms:eu-west-1:123456789012:key/{alias['targetKeyId']}"
+    assert alias["arn"] == "arn:aws:kms:eu-west-1:999999999999:alias/data"
+    assert alias["targetKeyArn"] == f"arn:aws:kms:eu-west-1:999999999999:key/{alias['targetKeyId']}"
     document = answer("aws:iam/getPolicyDocument:getPolicyDocument", {"statements": [{
         "sid": "TLS", "effect": "Deny", "actions": ["s3:*"], "resources": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
         "principals": [{"type": "*", "identifiers": ["*"]}],
@@ -178,7 +178,7 @@ def test_a_program_using_lookup_fields_runs_to_the_end(shapes: ModuleType) -> No
     assert captured.by_name("api", "aws:route53/record:Record").inputs["zoneId"] == UNKNOWN
     read = captured.by_name("read", "aws:iam/policy:Policy").inputs
     assert json.loads(read["policy"])["Statement"] == [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]
-    assert read["description"] == "reads in eu-west-1 (123456789012)"
+    assert read["description"] == "reads in eu-west-1 (999999999999)"
     assert set(shapes.placeholdered) == {"aws:route53/getZone:getZone", "aws:ec2/getVpc:getVpc"}
 
 

@@ -13,8 +13,11 @@ from bucketguard.preview.models import PolicyPack
 EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
 
 
-def exit_code(passed: bool) -> int:
-    """0 when no mandatory rule fails, else 1 (2, broken input, is `main`'s)."""
+def exit_code(passed: bool, *, unverifiable: bool = False) -> int:
+    """2 when the verdict rests on what only the engine or the user can know (broken input is `main`'s
+    2 too), else 0 when no mandatory rule fails, else 1."""
+    if unverifiable:
+        return EXIT_BROKEN
     return EXIT_OK if passed else EXIT_VIOLATION
 
 

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack-reference-outputs", type=Path, metavar="FILE",
                         help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
                              "(unknown without it)")
+    parser.add_argument("--environment-values", type=Path, metavar="FILE",
+                        help='JSON {"<env>": <`esc env open <env>` output>} for the ESC environments the stack '
+                             "file imports (unverifiable without it)")
     parser.add_argument("--install", action="store_true",
                         help="create the program's missing virtualenv first, as `pulumi install` would")
 
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         program_dir=args.program_dir, stack=args.stack, packs=choose_packs(args.policy_packs, args.pack_configs),
         invoke_answers=args.invoke_answers, trusted_components=tuple(args.trusted_components),
         trust_components_file=args.trust_components, state=args.state,
-        stack_reference_outputs=args.stack_reference_outputs, install=args.install)
+        stack_reference_outputs=args.stack_reference_outputs, install=args.install,
+        environment_values=args.environment_values)
     result = run_preview(request)
     write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
-    return exit_code(result.passed)
+    return exit_code(result.passed, unverifiable=bool(result.unverifiable))

@@ -14,11 +14,16 @@ union of pulumi-aws 6 and 7. aws-native autonames `s3:Bucket` on `bucketName`, l
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
 import re
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 TABLE = Path(__file__).with_name("aws_autonamed.txt")
 
@@ -39,6 +44,9 @@ SPECIAL = {
     "aws-native:s3:Bucket": AutonameRule("bucketName", lowercase=True),
 }
 _NAME = AutonameRule("name", lowercase=False, unless_set=("namePrefix",))
+# The longest name each rule's Check accepts (pulumi-aws: buckets AutoNameTransform(63); every other
+# `name` SetAutonaming(255, "-"), pulumi-terraform-bridge info/autonaming.go).
+MAX_LENGTH = {"bucket": 63, "bucketName": 63, "name": 255}
 
 
 @cache
@@ -54,6 +62,137 @@ def rule_for(type_token: str) -> AutonameRule | None:
     if type_token.startswith("aws:") and type_token in _aws_named_types():
         return _NAME
     return None
+
+
+class AutonamingConfigError(Exception):
+    """A `pulumi:autonaming` config the CLI refuses (names the problem)."""
+
+
+@dataclass(frozen=True)
+class NamingOptions:
+    """What the engine sends a provider's Check as `autonaming` (plugin.AutonamingOptions)."""
+
+    mode: str  # "propose" | "enforce" | "disable"
+    proposed_name: str = ""
+
+
+@dataclass(frozen=True)
+class _Naming:
+    kind: str  # "default" | "verbatim" | "disabled" | "pattern"
+    pattern: str = ""
+    enforce: bool = False
+
+
+@dataclass
+class Autonamer:
+    """The stack's `pulumi:autonaming` config, resolved as pulumi/pulumi pkg/cmd/pulumi/autonaming
+    (config.go ParseAutonamingConfig, pattern.go) and pkg/resource/autonaming/strategy.go do."""
+
+    default: _Naming
+    providers: dict[str, tuple[_Naming, dict[str, _Naming]]] = field(default_factory=dict)
+
+    def options_for(self, urn: str, type_token: str) -> NamingOptions | None:
+        """strategy.go Global.AutonamingForResource: the resource's type, else its provider's, else
+        the root config; None when nothing overrides the provider's own autonaming."""
+        naming = self.default
+        provider = self.providers.get(type_token.split(":")[0])
+        if provider is not None:
+            naming = provider[1].get(type_token, provider[0])
+        name = urn.rsplit("::", 1)[-1]
+        if naming.kind == "default":
+            return None
+        if naming.kind == "verbatim":
+            return NamingOptions("enforce", name)
+        if naming.kind == "disabled":
+            return NamingOptions("disable")
+        return NamingOptions("enforce" if naming.enforce else "propose", _generate_name(naming.pattern, urn))
+
+
+_RANDOM = [
+    (re.compile(r"\$\{hex\((\d+)\)\}"), "0123456789abcdef"),
+    (re.compile(r"\$\{alphanum\((\d+)\)\}"), "abcdefghijklmnopqrstuvwxyz0123456789"),
+    (re.compile(r"\$\{string\((\d+)\)\}"), "abcdefghijklmnopqrstuvwxyz"),
+    (re.compile(r"\$\{num\((\d+)\)\}"), "0123456789"),
+]
+
+
+def _generate_name(pattern: str, urn: str) -> str:
+    """strategy.go generateName: `${name}`, then the random expressions (stable per URN here, where
+    the engine seeds them with the resource's random seed)."""
+    result = pattern.replace("${name}", urn.rsplit("::", 1)[-1])
+    rng = random.Random(hashlib.sha256(urn.encode()).digest())
+    for regex, chars in _RANDOM:
+        def draw(match: re.Match[str], chars: str = chars) -> str:
+            return "".join(rng.choice(chars) for _ in range(int(match.group(1))))
+
+        result = regex.sub(draw, result)
+    if "${uuid}" in result:
+        result = result.replace("${uuid}", str(__import__("uuid").UUID(int=rng.getrandbits(128), version=4)))
+    return result
+
+
+def _naming(section: Any, where: str, project: str, stack: str, config: Mapping[str, Any]) -> tuple[_Naming, bool]:
+    """config.go resolveNamingConfig: (naming, whether one was given explicitly)."""
+    if not isinstance(section, dict):
+        raise AutonamingConfigError(f"pulumi:autonaming{where}: must be an object with mode or pattern")
+    unknown = set(section) - {"mode", "pattern", "enforce", "providers", "resources"}
+    if unknown:
+        raise AutonamingConfigError(f"pulumi:autonaming{where}: unknown field {sorted(unknown)[0]!r}")
+    mode, pattern, enforce = section.get("mode"), section.get("pattern"), section.get("enforce")
+    if mode is not None and (pattern is not None or enforce is not None):
+        raise AutonamingConfigError(f"pulumi:autonaming{where}: cannot specify both mode and pattern/enforce")
+    if pattern is not None:
+        if not isinstance(pattern, str):
+            raise AutonamingConfigError(f"pulumi:autonaming{where}.pattern: must be a string")
+        text = pattern.replace("${organization}", "organization").replace("${project}", project)
+        text = text.replace("${stack}", stack)
+
+        def config_value(match: re.Match[str]) -> str:
+            key = f"{project}:{match.group(1)}"
+            if key not in config:
+                raise AutonamingConfigError(f"pulumi:autonaming{where}.pattern: no value found for key "
+                                            f"{match.group(1)!r}")
+            value = config[key]
+            return value if isinstance(value, str) else json.dumps(value)
+
+        return _Naming("pattern", re.sub(r"\$\{config\.([^}]+)\}", config_value, text), enforce is True), True
+    if enforce is not None:
+        raise AutonamingConfigError(f"pulumi:autonaming{where}: pattern must be specified when enforce is true")
+    if mode is None:
+        return _Naming("default"), False
+    if mode not in ("default", "verbatim", "disabled"):
+        raise AutonamingConfigError(f"pulumi:autonaming{where}: invalid naming mode: {mode}")
+    return _Naming(str(mode)), True
+
+
+def parse_autonaming_config(config: Mapping[str, Any], project: str, stack: str) -> Autonamer | None:
+    """The stack's `pulumi:autonaming` (an object, or its JSON text), None when it is not set."""
+    raw = config.get("pulumi:autonaming")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise AutonamingConfigError("pulumi:autonaming: invalid autonaming config: not an object") from None
+    root, _ = _naming(raw, "", project, stack, config)
+    autonamer = Autonamer(root)
+    providers = raw.get("providers") or {}
+    if not isinstance(providers, dict):
+        raise AutonamingConfigError("pulumi:autonaming.providers: must map provider names to configs")
+    for provider_name, section in providers.items():
+        where = f".providers.{provider_name}"
+        naming, given = _naming(section, where, project, stack, config)
+        resources: dict[str, _Naming] = {}
+        for type_token, resource_section in (section.get("resources") or {}).items():
+            resource_naming, resource_given = _naming(resource_section, f"{where}.resources.{type_token}",
+                                                      project, stack, config)
+            if not resource_given:
+                raise AutonamingConfigError(f"pulumi:autonaming{where}.resources.{type_token}: mode or pattern "
+                                            "must be specified")
+            resources[type_token] = resource_naming
+        autonamer.providers[provider_name] = (naming if given else root, resources)
+    return autonamer
 
 
 def named_types(sdk_folder: Path) -> set[str]:

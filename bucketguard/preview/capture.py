@@ -60,6 +60,7 @@ class Registration:
     deleted_with: str = ""
     protect_option: bool | None = None  # as set or inherited (children inherit it when unset)
     retain_option: bool | None = None
+    provider_config_known: bool = True  # False: its provider's config is unknown during preview
 
 
 @dataclass
@@ -71,6 +72,8 @@ class Capture:
     resources: list[Registration] = field(default_factory=list)
     unanswered_invokes: list[str] = field(default_factory=list)  # no known answer nor pin
     placeholder_invokes: dict[str, list[str]] = field(default_factory=dict)  # token -> fields made up
+    invoked: list[str] = field(default_factory=list)  # every invoke token, in first-call order
+    made_up_answers: dict[str, list[str]] = field(default_factory=dict)  # known answers' made-up fields
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) from pulumi.log / Engine.Log
     output: list[str] = field(default_factory=list)  # the program's own stdout and stderr lines
     transforms_run: int = 0

@@ -34,7 +34,7 @@ COMPUTED_OUTPUTS = ("arn", "tagsAll")
 BUCKET_COMPUTED_OUTPUTS = ("bucketDomainName", "bucketRegionalDomainName", "hostedZoneId", "region")
 
 
-def autoname(logical_name: str, type_token: str, lowercase: bool = True) -> str:
+def autoname_for(logical_name: str, type_token: str, lowercase: bool = True) -> str:
     """A stable stand-in for the provider's random suffix (7 hex), so runs are reproducible."""
     digest = hashlib.sha256(f"{type_token}::{logical_name}".encode()).hexdigest()[:7]
     return f"{logical_name.lower() if lowercase else logical_name}-{digest}"
@@ -46,15 +46,35 @@ def autonamed_property(type_token: str) -> str | None:
     return rule.property if rule is not None else None
 
 
-def check(type_token: str, logical_name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    """The inputs after the provider's Check, as the analyzer's Analyze call receives them."""
-    # A value built from an invoke placeholder or an undecrypted secret is unknown here, so that no
-    # policy judges a made-up value as if it were the real one.
-    checked = {k: mask_made_up(v, UNKNOWN) for k, v in inputs.items() if not k.startswith("__")}
-    rule = autonaming.rule_for(type_token)
+class CheckFailure(Exception):
+    """The provider's Check refused the inputs (the reason, as the provider words it)."""
+
+
+def check(type_token: str, logical_name: str, inputs: dict[str, Any], *, autoname: bool = True,
+          naming: autonaming.NamingOptions | None = None, made_up: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The inputs after the provider's Check, as the analyzer's Analyze call receives them.
+    `autoname=False`: Check is not the provider's (a provider with unknown config, a provider
+    resource, a dynamic resource already checked). `naming`: the engine's autonaming options from
+    `pulumi:autonaming` (pulumi-terraform-bridge info/autonaming.go ComputeAutoNameDefault).
+    `made_up`: texts of made-up answers whose strings reach policies as unknown."""
+    # A value built from an invoke placeholder, an undecrypted secret or another made-up answer is
+    # unknown here, so that no policy judges a made-up value as if it were the real one.
+    checked = {k: mask_made_up(v, UNKNOWN, made_up) for k, v in inputs.items() if not k.startswith("__")}
+    rule = autonaming.rule_for(type_token) if autoname else None
     if rule is not None and checked.get(rule.property) in (None, "") and not any(
             checked.get(p) not in (None, "") for p in rule.unless_set):
-        checked[rule.property] = autoname(logical_name, type_token, rule.lowercase)
+        if naming is None:
+            checked[rule.property] = autoname_for(logical_name, type_token, rule.lowercase)
+        elif naming.mode == "enforce":
+            checked[rule.property] = naming.proposed_name
+        elif naming.mode == "disable":
+            raise CheckFailure("automatic naming is disabled but no explicit name was provided")
+        else:
+            name = naming.proposed_name.lower() if rule.lowercase else naming.proposed_name
+            limit = autonaming.MAX_LENGTH.get(rule.property, 0)
+            if limit and len(name) > limit:
+                raise CheckFailure(f"calculated name '{name}' exceeds maximum length of {limit}")
+            checked[rule.property] = name
     return checked
 
 

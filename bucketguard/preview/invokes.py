@@ -9,6 +9,7 @@ field the SDK's result type declares with a placeholder, and reports it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import json
@@ -27,9 +28,16 @@ from bucketguard.pulumi_files.secrets import UNDECRYPTED_MARKER
 # Every placeholder string the shapes module makes up contains this (keep in step with it).
 PLACEHOLDER_MARKER = "offline-placeholder"
 DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"  # the account AWS's own documentation uses
+# The account the preview makes up when neither `aws:allowedAccountIds` nor a pinned caller identity
+# gives it. Not AWS's documentation account (123456789012), which programs use literally: every
+# string holding this text reaches the policies as unknown, so it must not collide with real text.
+DEFAULT_ACCOUNT_ID = "999999999999"
 CONTEXT_ENV = "BUCKETGUARD_INVOKE_CONTEXT"  # read by the shapes module in the program's interpreter
 REPORT_ENV = "BUCKETGUARD_INVOKE_REPORT"  # where the shapes module appends the placeholders it made
+MADE_UP_REPORT_ENV = "BUCKETGUARD_MADE_UP_REPORT"  # where the shim appends reads of made-up values
+MADE_UP_CONFIG_ENV = "BUCKETGUARD_MADE_UP_CONFIG"  # config keys whose values are made up (JSON list)
+CALLER_IDENTITY = "aws:index/getCallerIdentity:getCallerIdentity"
+GET_REGION = "aws:index/getRegion:getRegion"
 # Runs in the program's interpreter (stdlib + the program's pulumi); never imported by bucketguard's
 # own modules except through load_shapes_module, for programs run in this process.
 SHAPES_MODULE = Path(__file__).resolve().parent / "shim" / "_bucketguard_invoke_shapes.py"
@@ -63,6 +71,13 @@ class InvokeContext:
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
     pinned: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    account_made_up: bool = False  # neither aws:allowedAccountIds nor a pinned caller identity
+    region_made_up: bool = False  # no aws:region (nor aws-native:region) in the stack's config
+
+    def made_up_texts(self) -> tuple[str, ...]:
+        """Made-up answers whose text marks every string built from them (the account only: a
+        region's or partition's text also appears in real values)."""
+        return (self.account_id,) if self.account_made_up else ()
 
     @property
     def partition(self) -> str:
@@ -73,7 +88,8 @@ class InvokeContext:
                     pinned: Mapping[str, Mapping[str, Any]] | None = None) -> InvokeContext:
         """From the stack's config: `aws:region` (else `aws-native:region`); the account is the
         first of `aws:allowedAccountIds` when given (the provider refuses any other)."""
-        region = config.get("aws:region") or config.get("aws-native:region") or DEFAULT_REGION
+        configured_region = config.get("aws:region") or config.get("aws-native:region")
+        region = configured_region or DEFAULT_REGION
         allowed = config.get("aws:allowedAccountIds") or config.get("aws-native:allowedAccountIds")
         if isinstance(allowed, str):
             try:
@@ -81,21 +97,35 @@ class InvokeContext:
             except json.JSONDecodeError:
                 allowed = [allowed]
         account = str(allowed[0]) if isinstance(allowed, list) and allowed else DEFAULT_ACCOUNT_ID
+        account_made_up = not (isinstance(allowed, list) and allowed)
         pinned = pinned or {}
         # A pinned caller identity is the account everything else agrees with.
-        for token in ("aws:index/getCallerIdentity:getCallerIdentity", "aws-native:index:getAccountId"):
+        for token in (CALLER_IDENTITY, "aws-native:index:getAccountId"):
             pinned_account = (pinned.get(token) or {}).get("accountId")
             if isinstance(pinned_account, str) and pinned_account:
-                account = pinned_account
-        return cls(str(region), account, pinned)
+                account, account_made_up = pinned_account, False
+        for token, key in ((GET_REGION, "region"), (GET_REGION, "name"), ("aws-native:index:getRegion", "region")):
+            pinned_region = (pinned.get(token) or {}).get(key)
+            if isinstance(pinned_region, str) and pinned_region and not configured_region:
+                region, configured_region = pinned_region, pinned_region
+        return cls(str(region), account, pinned, account_made_up, not configured_region)
 
-    def shim_environment(self, report_file: Path | None = None) -> dict[str, str]:
+    def shim_environment(self, report_file: Path | None = None, reads_file: Path | None = None,
+                         made_up_config: list[str] | None = None) -> dict[str, str]:
         """Environment for the program's interpreter, so that placeholders agree with answers (and
-        are appended to `report_file`, for read_placeholder_report)."""
+        are appended to `report_file`, for read_placeholder_report), made-up answers are marked and
+        their reads appended to `reads_file` (read_made_up_reads); `made_up_config` are config keys
+        whose values are made up (undecrypted secrets)."""
+        made_up = {**({"accountId": self.account_id} if self.account_made_up else {}),
+                   **({"region": self.region, "partition": self.partition} if self.region_made_up else {})}
         environment = {CONTEXT_ENV: json.dumps(
-            {"region": self.region, "accountId": self.account_id, "partition": self.partition})}
+            {"region": self.region, "accountId": self.account_id, "partition": self.partition, "madeUp": made_up})}
         if report_file is not None:
             environment[REPORT_ENV] = str(report_file)
+        if reads_file is not None:
+            environment[MADE_UP_REPORT_ENV] = str(reads_file)
+        if made_up_config:
+            environment[MADE_UP_CONFIG_ENV] = json.dumps(made_up_config)
         return environment
 
 
@@ -114,6 +144,59 @@ def read_placeholder_report(report_file: Path) -> dict[str, list[str]]:
         known = placeholders.setdefault(str(entry["token"]), [])
         known.extend(f for f in entry["fields"] if f not in known)
     return placeholders
+
+
+@dataclass(frozen=True)
+class MadeUpRead:
+    """The program decided on a made-up value: what it was, how it was read, where."""
+
+    origin: str  # "<invoke token> <field>" or "config <key>"
+    operation: str  # eq, hash, bool, len, split, ...
+    where: str  # file:line
+
+
+def read_made_up_reads(reads_file: Path) -> list[MadeUpRead]:
+    """What the shim saw the program read of made-up values, in order, once per origin."""
+    reads: dict[str, MadeUpRead] = {}
+    try:
+        lines = reads_file.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        origin = str(entry.get("origin", ""))
+        reads.setdefault(origin, MadeUpRead(origin, str(entry.get("operation", "")), str(entry.get("where", ""))))
+    return list(reads.values())
+
+
+def unverifiable_reads(reads: list[MadeUpRead], context: InvokeContext, secret_reason: str | None = None,
+                       base: Path | None = None) -> list[str]:
+    """One line per made-up value the program decided on, naming it and how to pin it."""
+    lines = []
+    for read in reads:
+        where = read.where
+        if base is not None:
+            with contextlib.suppress(ValueError):
+                where = str(Path(where).resolve().relative_to(base.resolve()))
+        seen = f"the program decided on it ({read.operation} at {where})"
+        if read.origin.startswith("config "):
+            key = read.origin[len("config "):]
+            lines.append(f"secure config {key} could not be decrypted ({secret_reason or 'no passphrase'}) and "
+                         f"{seen}: what it registers may differ; set PULUMI_CONFIG_PASSPHRASE (or "
+                         "PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase")
+            continue
+        token, _, result_field = read.origin.partition(" ")
+        how = f'--invoke-answers FILE with {{"{token}": {{"{result_field}": ...}}}}'
+        if context.account_made_up and result_field in ("accountId", "id", "arn", "userId", "owner", "ownerId"):
+            how += " or the stack's aws:allowedAccountIds"
+        if context.region_made_up and result_field in ("region", "name", "partition", "id", "endpoint", "names"):
+            how += " or the stack's aws:region"
+        lines.append(f"{token} {result_field} is made up offline and {seen}: what it registers may differ; "
+                     f"pin it with {how}")
+    return lines
 
 
 def load_pinned_answers(path: Path) -> dict[str, dict[str, Any]]:
@@ -166,8 +249,8 @@ def _region_arg(args: Mapping[str, Any], context: InvokeContext) -> str:
 
 
 def _caller_identity(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any]:
-    return {"accountId": context.account_id, "id": context.account_id, "userId": "AIDAOFFLINEPREVIEW",
-            "arn": f"arn:{context.partition}:iam::{context.account_id}:user/offline-preview"}
+    return {"accountId": context.account_id, "id": context.account_id, "userId": f"{PLACEHOLDER_MARKER}-user-id",
+            "arn": f"arn:{context.partition}:iam::{context.account_id}:user/{PLACEHOLDER_MARKER}"}
 
 
 def _region(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any]:
@@ -200,7 +283,8 @@ def _availability_zones(args: Mapping[str, Any], context: InvokeContext) -> dict
 def _kms_alias(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any]:
     alias = str(args.get("name") or "alias/unknown")
     region = _region_arg({"region": args.get("region")}, context)
-    key_id = "00000000-0000-4000-8000-" + hashlib.sha256(alias.encode()).hexdigest()[:12]
+    # The key behind an alias cannot be known offline: its id is a placeholder.
+    key_id = f"{PLACEHOLDER_MARKER}-key-" + hashlib.sha256(alias.encode()).hexdigest()[:12]
     prefix = f"arn:{partition_of(region)}:kms:{region}:{context.account_id}"
     return {"name": alias, "id": alias, "arn": f"{prefix}:{alias}", "region": region,
             "targetKeyId": key_id, "targetKeyArn": f"{prefix}:key/{key_id}"}
@@ -264,6 +348,28 @@ _KNOWN: dict[str, Callable[[Mapping[str, Any], InvokeContext], dict[str, Any]]] 
 }
 
 KNOWN_TOKENS = tuple(_KNOWN)
+# Fields of the known answers that are made up: always, with a made-up account, with a made-up region.
+_MADE_UP_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
+    CALLER_IDENTITY: (("arn", "userId"), ("accountId", "id"), ()),
+    GET_REGION: ((), (), ("description", "endpoint", "id", "name", "region")),
+    "aws:index/getPartition:getPartition": ((), (), ("dnsSuffix", "id", "partition", "reverseDnsPrefix")),
+    "aws:index/getAvailabilityZones:getAvailabilityZones": ((), (), ("groupNames", "id", "names", "region",
+                                                                     "zoneIds")),
+    "aws:kms/getAlias:getAlias": (("targetKeyArn", "targetKeyId"), ("arn",), ("arn", "region")),
+    "aws-native:index:getAccountId": ((), ("accountId",), ()),
+    "aws-native:index:getRegion": ((), (), ("region",)),
+    "aws-native:index:getPartition": ((), (), ("partition",)),
+    "aws-native:index:getUrlSuffix": ((), (), ("urlSuffix",)),
+    "aws-native:index:getAzs": ((), (), ("azs",)),
+}
+
+
+def made_up_fields(token: str, context: InvokeContext) -> list[str]:
+    """The fields of a known answer the preview made up (not pinned, not from the stack's config)."""
+    always, with_account, with_region = _MADE_UP_FIELDS.get(token, ((), (), ()))
+    fields = set(always) | (set(with_account) if context.account_made_up else set()) | (
+        set(with_region) if context.region_made_up else set())
+    return sorted(fields - set(context.pinned.get(token) or {}))
 
 
 class StackConfigContext(Protocol):
@@ -291,13 +397,16 @@ def answer(token: str, args: Mapping[str, Any], context: InvokeContext | StackCo
     return result
 
 
-def mask_made_up(value: Any, unknown: str) -> Any:
-    """`value` with every string built from a made-up value (an invoke placeholder or an undecrypted
-    secret) replaced by `unknown`: a policy must not judge a value nobody knows as if it were real."""
+def mask_made_up(value: Any, unknown: str, made_up: tuple[str, ...] = ()) -> Any:
+    """`value` with every string built from a made-up value (an invoke placeholder, an undecrypted
+    secret, or one of the `made_up` texts: a made-up account or region) replaced by `unknown`: a
+    policy must not judge a value nobody knows as if it were real."""
     if isinstance(value, str):
-        return unknown if PLACEHOLDER_MARKER in value or UNDECRYPTED_MARKER in value else value
+        if PLACEHOLDER_MARKER in value or UNDECRYPTED_MARKER in value or any(t in value for t in made_up):
+            return unknown
+        return value
     if isinstance(value, dict):
-        return {k: mask_made_up(v, unknown) for k, v in value.items()}
+        return {k: mask_made_up(v, unknown, made_up) for k, v in value.items()}
     if isinstance(value, list):
-        return [mask_made_up(v, unknown) for v in value]
+        return [mask_made_up(v, unknown, made_up) for v in value]
     return value

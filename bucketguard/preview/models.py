@@ -35,6 +35,7 @@ class PreviewRequest:
     # outputs of referenced stacks ({"org/project/stack": {"output": value}}), a JSON file or its content
     stack_reference_outputs: Path | Mapping[str, Mapping[str, Any]] | None = None
     install: bool = False  # create the program's missing virtualenv first, as `pulumi install` would
+    environment_values: Path | None = None  # {"<env>": <`esc env open <env>` output>} for the stack's ESC imports
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,9 @@ class PreviewResult:
     state: StateSummary | None = None  # set when previewing against, or analyzing, an exported state
     undecrypted_reason: str | None = None  # why secure keys were not decrypted
     base_dir: Path = field(default_factory=Path.cwd)  # what report paths are relative to (SARIF)
+    # Why no verdict can be given offline (a made-up answer the program read, an import, an
+    # unresolved ESC environment, ...), each with how to pin it; any of them makes the exit code 2.
+    unverifiable: list[str] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -84,4 +88,4 @@ class PreviewResult:
 
     @property
     def passed(self) -> bool:
-        return not self.mandatory
+        return not self.mandatory and not self.unverifiable

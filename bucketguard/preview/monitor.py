@@ -41,7 +41,7 @@ from pulumi.runtime.proto import (
     resource_pb2_grpc,
 )
 
-from bucketguard.preview import engine, invokes
+from bucketguard.preview import autonaming, engine, invokes
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.rules import UNKNOWN
 
@@ -67,6 +67,8 @@ class Planner(Protocol):
 
     def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: dict[str, Any],
              checked_inputs: dict[str, Any], planned_outputs: dict[str, Any]) -> PlannedStep: ...
+
+    def has(self, urn: str) -> bool: ...
     # PlannedStep (bucketguard.preview.steps): op, inputs (Analyze), outputs (AnalyzeStack and the
     # program; "id" in them is the resource's id), reasons (what changed, or forced a replacement).
 
@@ -74,6 +76,68 @@ class Planner(Protocol):
 # A token and its (downgraded) args -> a plausible result, or None when it has none. The CLI passes
 # `lambda token, args: invokes.answer(token, args, context)` with the stack's invoke context.
 InvokeAnswer = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
+# A dynamic provider's Check (pulumi.dynamic's provider server in the program's interpreter):
+# (urn, inputs with `__provider`) -> (checked inputs, failure reasons).
+DynamicCheck = Callable[[str, dict[str, Any]], "tuple[dict[str, Any], list[str]]"]
+DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
+
+
+class EngineError(Exception):
+    """What the engine would stop the preview with (a bail diagnostic): the program's RPC fails and
+    the preview ends in error, whatever the program does next."""
+
+
+def _output_dependencies(value: Any, into: set[str]) -> None:
+    """The URNs output values nested in `value` carry (source_eval.go addOutputDependencies)."""
+    if isinstance(value, dict):
+        if value.get(engine.SIG) == engine.OUTPUT_VALUE_SIG:
+            into.update(value.get("dependencies") or [])
+        for item in value.values():
+            _output_dependencies(item, into)
+    elif isinstance(value, list):
+        for item in value:
+            _output_dependencies(item, into)
+
+
+def _upgrade_output_values(properties: struct_pb2.Struct, dependencies: Mapping[str, list[str]]) -> struct_pb2.Struct:
+    """The request's properties as the engine hands them to a resource's own transforms
+    (source_eval.go upgradeOutputValues): each property with dependencies becomes an output value
+    carrying them; unknowns and secrets become output values too (UpgradeToOutputValues)."""
+    upgraded: dict[str, Any] = {}
+    for key, value in _to_dict(properties).items():
+        deps = dependencies.get(key) or []
+        unknown, secret = value == UNKNOWN, engine.is_secret(value)
+        if not deps and not unknown and not secret:
+            upgraded[key] = value
+            continue
+        output: dict[str, Any] = {engine.SIG: engine.OUTPUT_VALUE_SIG}
+        inner = value.get("value") if secret else value
+        if inner != UNKNOWN:
+            output["value"] = inner
+        if secret:
+            output["secret"] = True
+        if deps:
+            output["dependencies"] = list(deps)
+        upgraded[key] = output
+    return _struct(upgraded)
+
+
+def _disabled_default_providers(config: Mapping[str, Any]) -> list[str]:
+    """`pulumi:disable-default-providers` as default_providers.go shouldDenyRequest reads it."""
+    value = config.get("pulumi:disable-default-providers")
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise EngineError(f"Failed to parse {value}: pulumi:disable-default-providers must be a list") from None
+    if not isinstance(value, list):
+        raise EngineError("Unexpected encoding of pulumi:disable-default-providers")
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise EngineError(f"pulumi:disable-default-providers[{index}] must be a string")
+    return [item.strip() for item in value]
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -153,8 +217,11 @@ class Deployment:
     def __init__(self, capture: Capture, *, config: Mapping[str, Any], on_register: Callable[[Registration], None],
                  secret_keys: Iterable[str] = (), prior: Planner | None = None,
                  invoke_answer: InvokeAnswer | None = None,
-                 stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+                 dynamic_check: DynamicCheck | None = None, made_up: Iterable[str] = ()) -> None:
         self.capture = capture
+        self.made_up = tuple(t for t in made_up if t)
+        self.dynamic_check = dynamic_check
         self.stack_references = dict(stack_references or {})
         self.config = dict(config)
         self.secret_keys = frozenset(secret_keys)
@@ -169,6 +236,13 @@ class Deployment:
         self.by_urn: dict[str, Registration] = {}
         self.transforms_by_urn: dict[str, list[callback_pb2.Callback]] = {}
         self.stack_transforms: list[callback_pb2.Callback] = []
+        self.invoke_transforms: list[callback_pb2.Callback] = []
+        self.invoke_transforms_run = 0
+        self.urns: set[str] = set()  # every URN registered or read (step_generator.go generateURN)
+        self.engine_error: str | None = None  # the first error the engine would stop the preview with
+        self.unverifiable: list[str] = []  # what only the engine can do here (reads of imports, ...)
+        self.disabled_defaults = _disabled_default_providers(self.config)
+        self.autonamer = autonaming.parse_autonaming_config(self.config, capture.project, capture.stack)
         self.default_providers: dict[tuple[str, str], str] = {}  # (package, version) -> provider reference
         self.root_resource = ""
         self.transforms_run = 0
@@ -196,6 +270,26 @@ class Deployment:
                 f"::{qualified}::{spec.name or name}")
 
     # Registrations -----------------------------------------------------------------------------
+    def claim_urn(self, urn: str) -> None:
+        """A URN is registered (or read) once per deployment (step_generator.go generateURN)."""
+        with self._lock:
+            if urn in self.urns:
+                raise EngineError(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+            self.urns.add(urn)
+
+    def fail(self, message: str) -> EngineError:
+        with self._lock:
+            self.engine_error = self.engine_error or message
+        return EngineError(message)
+
+    def provider_config_known(self, reference: str) -> bool:
+        """Whether a provider's config is fully known (provider_plugin.go Configure: any input but
+        `version` that contains an unknown leaves the provider unconfigured for the preview)."""
+        provider = self.by_urn.get(reference.rsplit("::", 1)[0]) if reference else None
+        if provider is None:
+            return True
+        return not any(engine.contains_unknown(v) for k, v in provider.inputs.items() if k != "version")
+
     def record(self, registration: Registration) -> None:
         with self._lock:
             self.capture.resources.append(registration)
@@ -213,8 +307,12 @@ class Deployment:
                 values[key[len(prefix):]] = engine.secret(text) if key in self.secret_keys else text
         return values
 
-    def default_provider(self, package: str, version: str) -> str:
-        """The reference (`urn::id`) of the default provider for a package, registered on first use."""
+    def default_provider(self, package: str, version: str, user: str = "") -> str:
+        """The reference (`urn::id`) of the default provider for a package, registered on first use.
+        `user` (the resource's URN or the invoke's token) is named when default providers are denied."""
+        if package != "pulumi" and any(d in ("*", package) for d in self.disabled_defaults):
+            # default_providers.go shouldDenyRequest; the message is diag.GetDefaultProviderDenied's.
+            raise self.fail(f"Default provider for '{package}' disabled. '{user}' must use an explicit provider.")
         with self._lock:
             key = (package, version)
             if key in self.default_providers:
@@ -240,6 +338,11 @@ class Deployment:
                                registration.inputs, registration.outputs)
         registration.op, registration.inputs, registration.outputs = step.op, step.inputs, step.outputs
         registration.reasons = list(getattr(step, "reasons", ()))
+        if not registration.provider_config_known and step.op in ("same", "update"):
+            # provider_plugin.go Diff: unknown provider config makes the diff unavailable, which the step
+            # generator plans as an update, and Update in preview returns no properties.
+            registration.op, registration.outputs = "update", {}
+            registration.reasons.append("the provider's config is not known during preview")
         known_id = step.outputs.get("id")
         if isinstance(known_id, str) and known_id != UNKNOWN:
             registration.id = known_id
@@ -276,6 +379,7 @@ class Deployment:
         parent = request.parent
         if type_token == STACK_TYPE:
             urn = self.urn(type_token, name, "")
+            self.claim_urn(urn)
             stack = Registration(urn, type_token, name, False, None, {}, {})
             self._plan(stack, {})  # `same` when the prior state has this stack
             self.record(stack)
@@ -310,9 +414,17 @@ class Deployment:
                     == type_token.split(":")[0]):
                 options.provider = inherited
 
+        # The property dependencies the request carries; none given (and not remote): every property
+        # depends on every dependency of the request (source_eval.go RegisterResource).
+        property_dependencies = {key: list(deps.urns) for key, deps in request.propertyDependencies.items()}
+        if not property_dependencies and not remote:
+            property_dependencies = {key: list(request.dependencies) for key in request.object.fields}
+        own_transforms = list(request.transforms)
         properties = request.object
+        if own_transforms:
+            properties = _upgrade_output_values(properties, property_dependencies)
         with self._lock:
-            callbacks = list(request.transforms)
+            callbacks = list(own_transforms)
             ancestor = parent
             while ancestor:
                 callbacks += self.transforms_by_urn.get(ancestor, [])
@@ -321,33 +433,88 @@ class Deployment:
             callbacks += self.stack_transforms
         if callbacks:
             properties, options = self.run_transforms(callbacks, type_token, name, custom, parent, properties, options)
+        returned = _to_dict(properties)
+        dependencies = list(options.depends_on)
+        if own_transforms:
+            # After the resource's own transforms the engine rebuilds the property dependencies from the
+            # output values the transforms returned, and nothing else (source_eval.go, "Reparse the
+            # dependency information from any transformation results"). The Python SDK returns plain
+            # values (its transform callback serializes without output values), so they come back empty.
+            property_dependencies = {}
+            for key, value in returned.items():
+                found: set[str] = set()
+                _output_dependencies(value, found)
+                property_dependencies[key] = sorted(found)
+            dependencies = list(dict.fromkeys(dependencies + [u for d in property_dependencies.values() for u in d]))
+        else:
+            for key, value in returned.items():
+                found = set()
+                _output_dependencies(value, found)
+                property_dependencies[key] = list(dict.fromkeys(property_dependencies.get(key, []) + sorted(found)))
 
         urn = self.urn(type_token, name, parent)
+        self.claim_urn(urn)
         with self._lock:
             if request.transforms:
                 self.transforms_by_urn[urn] = list(request.transforms)
 
         provider = ""
         if (custom and not type_token.startswith(PROVIDER_PREFIX)) or remote:
-            provider = options.provider or self.default_provider(type_token.split(":")[0], options.version)
+            provider = options.provider or self.default_provider(type_token.split(":")[0], options.version, urn)
         elif not custom:
             provider = options.provider  # kept for children to inherit, never sent for a component
 
-        inputs = engine.downgrade(_to_dict(properties))
+        inputs = engine.downgrade(returned)
         if type_token.startswith(PROVIDER_PREFIX) and options.version:
             inputs["version"] = options.version
-        checked = engine.check(type_token, name, inputs) if custom else inputs
-        outputs = engine.planned_outputs(type_token, checked, custom) if custom else {}
+        if request.importId and (self.prior is None or not self.prior.has(urn)):
+            # An import is read from the provider during the preview (step_generator.go, ImportStep);
+            # only the engine can do that.
+            with self._lock:
+                self.unverifiable.append(
+                    f"{urn} is imported (import_={request.importId!r}): the engine reads its state from the "
+                    "provider, which the offline preview cannot; preview it with `pulumi preview`, or with "
+                    "--state once it is imported")
+        config_known = self.provider_config_known(provider) if custom else True
+        if not custom or type_token.startswith(PROVIDER_PREFIX):
+            checked = engine.check(type_token, name, inputs, autoname=False, made_up=self.made_up) if custom else inputs
+        elif not config_known:
+            # provider_plugin.go Check: a provider whose config is not fully known is not called; the
+            # inputs come back as they were sent (no autoname).
+            checked = engine.check(type_token, name, inputs, autoname=False, made_up=self.made_up)
+        elif type_token == DYNAMIC_TYPE and self.dynamic_check is not None:
+            dynamic_inputs, failures = self.dynamic_check(urn, inputs)
+            if failures:
+                raise self.fail(f"{type_token} resource '{name}' has a problem: " + "; ".join(failures))
+            checked = engine.check(type_token, name, dynamic_inputs, autoname=False, made_up=self.made_up)
+        else:
+            naming = self.autonamer.options_for(urn, type_token) if self.autonamer is not None else None
+            try:
+                checked = engine.check(type_token, name, inputs, naming=naming, made_up=self.made_up)
+            except engine.CheckFailure as failure:
+                raise self.fail(f"{type_token} resource '{name}' has a problem: {failure}") from None
+        if type_token.startswith(PROVIDER_PREFIX):
+            # A provider's state is its config (providers/registry.go Create: FilterProviderConfig).
+            outputs: dict[str, Any] = dict(checked)
+        elif not custom:
+            outputs = {}
+        elif not config_known:
+            # provider_plugin.go Create: a preview with unknown provider config returns no properties.
+            outputs = {}
+        elif type_token == DYNAMIC_TYPE:
+            # The dynamic provider does not support previews (pulumi.dynamic Configure sets no
+            # supportsPreview): a preview Create returns the inputs as the state.
+            outputs = dict(checked)
+        else:
+            outputs = engine.planned_outputs(type_token, checked, custom)
         for key in options.additional_secret_outputs:
             if key in outputs and not engine.is_secret(outputs[key]):
                 outputs[key] = engine.secret(outputs[key])
         registration = Registration(
             urn=urn, type=type_token, name=name, custom=custom, parent=parent or None,
             inputs=checked, outputs=outputs,
-            dependencies=list(options.depends_on),
-            property_dependencies={
-                key: list(deps.urns) for key, deps in request.propertyDependencies.items() if deps.urns
-            },
+            dependencies=dependencies,
+            property_dependencies={key: deps for key, deps in property_dependencies.items() if deps},
             provider=provider,  # a component's is only kept for its children to inherit
             protect=bool(options.protect),
             retain_on_delete=bool(options.retain_on_delete),
@@ -363,6 +530,7 @@ class Deployment:
             deleted_with=options.deleted_with,
             protect_option=options.protect,
             retain_option=options.retain_on_delete,
+            provider_config_known=config_known,
         )
         self._plan(registration, inputs)
         self.record(registration)
@@ -377,8 +545,10 @@ class Deployment:
 
     def read(self, request: resource_pb2.ReadResourceRequest) -> resource_pb2.ReadResourceResponse:
         urn = self.urn(request.type, request.name, request.parent)
+        self.claim_urn(urn)  # step_generator.go GenerateReadSteps: reads take a URN too
         package = request.type.split(":")[0]
-        provider = request.provider or ("" if package == "pulumi" else self.default_provider(package, request.version))
+        provider = request.provider or ("" if package == "pulumi" else
+                                        self.default_provider(package, request.version, request.type))
         properties = engine.downgrade(_to_dict(request.properties))
         if request.type == STACK_REFERENCE:
             # Another stack's outputs are not here: unknown (so nothing judged from them can pass)
@@ -403,13 +573,45 @@ class Deployment:
         return {"urn": urn, "id": registration.id or UNKNOWN, "provider": registration.provider,
                 "state": {k: v for k, v in registration.outputs.items() if k != "id"}}
 
+    def run_invoke_transforms(self, token: str, args: struct_pb2.Struct,
+                              options: resource_pb2.TransformInvokeOptions
+                              ) -> tuple[struct_pb2.Struct, resource_pb2.TransformInvokeOptions]:
+        """Every stack invoke transform in turn, before the provider is chosen (source_eval.go Invoke)."""
+        with self._lock:
+            callbacks = list(self.invoke_transforms)
+        for callback in callbacks:
+            request = resource_pb2.TransformInvokeRequest(token=token, args=args, options=options)
+            answer = self._callbacks(callback.target).Invoke(callback_pb2.CallbackInvokeRequest(
+                token=callback.token, request=request.SerializeToString()))
+            response = resource_pb2.TransformInvokeResponse()
+            response.ParseFromString(answer.response)
+            if response.HasField("args"):
+                args = response.args
+            if response.HasField("options"):
+                options = response.options
+            with self._lock:
+                self.invoke_transforms_run += 1
+        return args, options
+
     def invoke(self, request: resource_pb2.ResourceInvokeRequest) -> provider_pb2.InvokeResponse:
         package = request.tok.split(":")[0]
-        if not request.provider and package != "pulumi":
-            self.default_provider(package, request.version)
-        args = engine.downgrade(_to_dict(request.args))
+        options = resource_pb2.TransformInvokeOptions(provider=request.provider, version=request.version,
+                                                      plugin_download_url=request.pluginDownloadURL)
+        request_args = request.args
+        if self.invoke_transforms:
+            request_args, options = self.run_invoke_transforms(request.tok, request_args, options)
+        provider = options.provider
+        if not provider and package != "pulumi":
+            provider = self.default_provider(package, options.version, request.tok)
+        args = engine.downgrade(_to_dict(request_args))
+        with self._lock:
+            if request.tok not in self.capture.invoked:
+                self.capture.invoked.append(request.tok)
         if request.tok == GET_RESOURCE:
-            answer = self.get_resource(str(_to_dict(request.args).get("urn", "")))
+            answer = self.get_resource(str(_to_dict(request_args).get("urn", "")))
+        elif not self.provider_config_known(provider):
+            # provider_plugin.go Invoke: a provider whose config is unknown returns an empty result.
+            answer = None
         else:
             answer = self.invoke_answer(request.tok, args)
         if answer is None:
@@ -434,17 +636,29 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         return resource_pb2.SupportsFeatureResponse(hasSupport=request.id in SUPPORTED_FEATURES)
 
     def RegisterResource(self, request: Any, context: Any) -> Any:
-        return self.deployment.register(request)
+        try:
+            return self.deployment.register(request)
+        except EngineError as error:
+            self.deployment.fail(str(error))
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:
         self.deployment.register_outputs(request.urn, request.outputs)
         return empty_pb2.Empty()
 
     def ReadResource(self, request: Any, context: Any) -> Any:
-        return self.deployment.read(request)
+        try:
+            return self.deployment.read(request)
+        except EngineError as error:
+            self.deployment.fail(str(error))
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
 
     def Invoke(self, request: Any, context: Any) -> Any:
-        return self.deployment.invoke(request)
+        try:
+            return self.deployment.invoke(request)
+        except EngineError as error:
+            self.deployment.fail(str(error))
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
 
     def Call(self, request: Any, context: Any) -> Any:
         # Methods of multi-language components run in their provider, which is not here.
@@ -460,6 +674,8 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         return empty_pb2.Empty()
 
     def RegisterStackInvokeTransform(self, request: Any, context: Any) -> Any:
+        with self.deployment._lock:
+            self.deployment.invoke_transforms.append(request)  # run on every invoke that follows
         return empty_pb2.Empty()
 
     def RegisterResourceHook(self, request: Any, context: Any) -> Any:

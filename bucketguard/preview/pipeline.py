@@ -23,7 +23,13 @@ from bucketguard.preview.models import PreviewRequest, PreviewResult
 from bucketguard.preview.packs import choose_packs
 from bucketguard.preview.session import run_program_streaming
 from bucketguard.preview.steps import Prior
-from bucketguard.pulumi_files.project import ProjectError, config_for_runtime, load_project, program_config
+from bucketguard.pulumi_files.project import (
+    ProjectError,
+    config_for_runtime,
+    load_project,
+    pinned_environments,
+    program_config,
+)
 from bucketguard.pulumi_files.secrets import SecretsError
 from bucketguard.pulumi_files.state import StateError, load_state
 
@@ -45,6 +51,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(request.program_dir, request.stack)
+        environment_variables = pinned_environments(project, request.environment_values)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(request.invoke_answers) if request.invoke_answers else {}
         for component_type in request.trusted_components:
@@ -82,14 +89,20 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
     with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
             tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
-        placeholder_report = Path(scratch) / "invoke-placeholders.jsonl"
+        placeholder_report, reads_report = Path(scratch) / "invoke-placeholders.jsonl", Path(scratch) / "reads.jsonl"
         try:
             try:
                 streamed = run_program_streaming(
                     project, futures, configs, interpreter, prior=prior, stack_references=stack_references,
                     config=runtime_config.values, secret_keys=runtime_config.secret_keys,
-                    invoke_answer=answer_invoke, extra_env=invoke_context.shim_environment(placeholder_report))
+                    invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
+                    extra_env={**environment_variables, **invoke_context.shim_environment(
+                        placeholder_report, reads_report, runtime_config.undecrypted)})
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
+                streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
+                                                    if (f := invokes.made_up_fields(t, invoke_context))}
+                made_up_reads = invokes.unverifiable_reads(invokes.read_made_up_reads(reads_report), invoke_context,
+                                                           runtime_config.reason, project.folder)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:
@@ -111,7 +124,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                     future.result().close()
 
     result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
-                           undecrypted_reason=runtime_config.reason, base_dir=project.folder)
+                           undecrypted_reason=runtime_config.reason, base_dir=project.folder,
+                           unverifiable=streamed.unverifiable + made_up_reads)
     if prior is not None:
         existing_stack_findings(result, prior.state)
     return result

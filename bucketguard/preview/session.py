@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
+from bucketguard.preview.autonaming import AutonamingConfigError
 from bucketguard.preview.capture import Capture, Registration
+from bucketguard.preview.dynamic import DynamicProviderError, DynamicProviderHost
 from bucketguard.preview.interpreter import ProgramInterpreter
-from bucketguard.preview.monitor import Deployment, EngineServer, InvokeAnswer, Planner
+from bucketguard.preview.monitor import Deployment, EngineError, EngineServer, InvokeAnswer, Planner
 from bucketguard.pulumi_files.project import Project, config_for_runtime
 
 SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
@@ -40,6 +42,8 @@ class StreamedPreview:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    unverifiable: list[str] = field(default_factory=list)  # what only the real engine can decide
+    invoke_transforms_run: int = 0
 
 
 def program_error(result: Mapping[str, Any], project: Project, python: str) -> str:
@@ -50,6 +54,8 @@ def program_error(result: Mapping[str, Any], project: Project, python: str) -> s
                 "environment (`pulumi install`, or rerun with --install)")
     if kind == "RunError":
         return f"{project.main} stopped (stack config: {project.folder / f'Pulumi.{project.stack}.yaml'}): {message}"
+    if kind == "SystemExit":
+        return f"{project.main}: {message}"
     at = f" at {where}" if where else ""
     return f"{project.main}: the program raised {kind}{at}: {message}"
 
@@ -134,18 +140,36 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                           invoke_answer: InvokeAnswer | None = None, config: Mapping[str, str] | None = None,
                           secret_keys: Sequence[str] | None = None,
                           extra_env: Mapping[str, str] | None = None,
-                          stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> StreamedPreview:
+                          stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+                          made_up: Sequence[str] = ()) -> StreamedPreview:
     """Run the program in its own interpreter and analyze its registrations as they arrive.
     `config` (strings, as the program sees them) and `secret_keys` default to the project's;
-    `extra_env` is added to the program's environment."""
+    `extra_env` is added to the program's environment; `made_up` are texts of made-up answers (an
+    account, a region) whose strings reach the policies as unknown."""
     config = config_for_runtime(project) if config is None else config
     secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
     result = StreamedPreview(Capture(project.name, project.stack), [])
     analysis = _Analysis(packs, configs, result)
-    deployment = Deployment(result.capture, config=config, secret_keys=secret_keys,
-                            on_register=analysis.queue.put, prior=prior, invoke_answer=invoke_answer,
-                            stack_references=stack_references)
+    environment = {**program_environment(interpreter, config, secret_keys, -1), **(extra_env or {})}
+    environment.pop(RESULT_FD_ENV, None)
+    dynamic = DynamicProviderHost(interpreter.python, environment, project.program_dir, project.name)
+
+    def dynamic_check(urn: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        try:
+            return dynamic.check(urn, inputs)
+        except DynamicProviderError as error:
+            raise deployment.fail(str(error)) from None
+
+    try:
+        deployment = Deployment(result.capture, config=config, secret_keys=secret_keys,
+                                on_register=analysis.queue.put, prior=prior, invoke_answer=invoke_answer,
+                                stack_references=stack_references, dynamic_check=dynamic_check,
+                                made_up=made_up)
+    except (EngineError, AutonamingConfigError) as error:
+        analysis.finish()
+        result.error = f"{project.folder / f'Pulumi.{project.stack}.yaml'}: {error}"
+        return result
     read_fd, write_fd = os.pipe()
     try:
         with EngineServer(deployment) as server:
@@ -173,7 +197,13 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
             if fd >= 0:
                 os.close(fd)
         analysis.finish()
+        dynamic.close()
     result.capture.transforms_run = deployment.transforms_run
+    result.invoke_transforms_run = deployment.invoke_transforms_run
+    result.unverifiable = list(deployment.unverifiable)
+    if deployment.engine_error is not None and result.error is None:
+        # What the engine stops the preview with comes first: the program only saw its RPC fail.
+        result.error = f"{project.main}: the engine would stop this preview: {deployment.engine_error}"
     result.timings["program (analysis runs alongside)"] = time.perf_counter() - started
     if result.error is not None:
         return result
@@ -192,8 +222,12 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
     stack_started = time.perf_counter()
     try:
         analysis.configure_packs()
+        # A read (`Resource.get`) is recorded in the deployment's `reads`, not its `news`, and
+        # AnalyzeStack sends only `news` (step_executor.go executeStep, step_generator.go
+        # AnalyzeResources); `pulumi policy analyze` on a state does include them (analyze_snapshot.go).
+        managed = [r for r in result.capture.resources if r.op != "read"]
         for pack in result.packs:
-            result.diagnostics.extend(pack.analyze_stack(result.capture.resources))
+            result.diagnostics.extend(pack.analyze_stack(managed))
     except Exception as error:  # a pack that fails is reported in one line, never raised
         result.error = describe_failure(error)
         return result

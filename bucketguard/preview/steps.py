@@ -206,6 +206,10 @@ class Prior:
         self.olds = {r.urn: r for r in state.live()}
         self.registered: set[str] = set()
 
+    def has(self, urn: str) -> bool:
+        """Whether the state holds this resource (alive)."""
+        return urn in self.olds
+
     def plan(self, urn: str, type_token: str, custom: bool, raw_inputs: Mapping[str, Any],
              checked_inputs: Mapping[str, Any], planned_outputs: Mapping[str, Any]) -> PlannedStep:
         """The step for one registration (see `steps.plan_step`)."""

@@ -168,8 +168,19 @@ def _resolve(value: Any, decrypt: Any) -> Any:
     return value
 
 
+def _go_numbers(value: Any) -> Any:
+    """Floats with an integral value as Go's encoding/json writes them in config (`1`, not `1.0`)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_go_numbers(v) for v in value]
+    return value
+
+
 def _as_config_string(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
+    return value if isinstance(value, str) else json.dumps(_go_numbers(value))
 
 
 def why_not_decryptable(secrets: StackSecrets, passphrase: str | None) -> str | None:

@@ -128,6 +128,10 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         lines.append("Invokes answered with placeholders (made-up values of the declared types; pin real "
                      "answers with --invoke-answers FILE):")
         lines.extend(f"    {token}: {', '.join(fields)}" for token, fields in cap.placeholder_invokes.items())
+    if cap.made_up_answers:
+        lines.append("Answers made up offline (no aws:allowedAccountIds or aws:region in the stack, nothing pinned; "
+                     "strings built from them are unknown to the policies):")
+        lines.extend(f"    {token}: {', '.join(fields)}" for token, fields in cap.made_up_answers.items())
     empty = [token for token in cap.unanswered_invokes if token not in cap.placeholder_invokes]
     if empty:
         lines.append("Invokes the offline preview could not answer (their results were empty): " + ", ".join(empty))
@@ -157,7 +161,11 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
                 lines.append(f"    {style(symbol, code)}{' ' if len(symbol) == 1 else ''}{counts[op]} {label}")
         changes = sum(counts[op] for op in ("create", "update", "delete", "replace"))
         lines.append(f"    {changes} change{'s' if changes != 1 else ''}. {counts['same']} unchanged")
-    verdict = style("FAILED", "31") if result.mandatory else style("passed", "32")
+    if result.unverifiable:
+        lines.append("Unverifiable offline (pin these, or run `pulumi preview --policy-pack`):")
+        lines.extend(f"    * {reason}" for reason in result.unverifiable)
+    verdict = (style("UNVERIFIABLE", "31") if result.unverifiable
+               else style("FAILED", "31") if result.mandatory else style("passed", "32"))
     lines.append(f"Policy violations: {len(result.mandatory)} mandatory, {len(result.advisory)} advisory: {verdict}")
     return "\n".join(lines) + "\n"
 
@@ -192,9 +200,11 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "resources": len(cap.resources),
             "mandatory": len(result.mandatory),
             "advisory": len(result.advisory),
-            "passed": not result.mandatory,
+            "passed": not result.mandatory and not result.unverifiable,
+            "unverifiable": result.unverifiable,
             "unansweredInvokes": cap.unanswered_invokes,
             "placeholderInvokes": cap.placeholder_invokes,
+            "madeUpAnswers": cap.made_up_answers,
             "undecryptedSecrets": result.undecrypted_secrets,
         },
         "logs": [{"severity": severity, "message": message} for severity, message in cap.logs],
@@ -236,3 +246,5 @@ def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, co
         sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
         sys.stdout.write(render_text(result, color == "always" or (color == "auto" and sys.stdout.isatty())))
+    for reason in result.unverifiable:
+        print(f"bucketguard: unverifiable: {reason}", file=sys.stderr)

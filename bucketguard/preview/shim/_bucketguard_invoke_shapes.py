@@ -45,10 +45,14 @@ _report: Callable[[str, list[str]], None] | None = None
 class InvokeContext:
     """What placeholders must agree with: the stack's region, account and partition."""
 
-    def __init__(self, region: str = "us-east-1", account_id: str = "123456789012", partition: str = "") -> None:
+    def __init__(self, region: str = "us-east-1", account_id: str = "999999999999", partition: str = "",
+                 made_up: dict[str, str] | None = None) -> None:
         self.region = region
         self.account_id = account_id
         self.partition = partition or _partition_of(region)
+        # Which of them bucketguard made up (not from the stack's config nor pinned):
+        # {"accountId": ..., "region": ..., "partition": ...}
+        self.made_up = dict(made_up or {})
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> InvokeContext:
@@ -63,7 +67,53 @@ class InvokeContext:
         except ValueError:
             config = {}
         region = given.get("region") or config.get("aws:region") or config.get("aws-native:region") or "us-east-1"
-        return cls(str(region), str(given.get("accountId") or "123456789012"), str(given.get("partition") or ""))
+        return cls(str(region), str(given.get("accountId") or "999999999999"), str(given.get("partition") or ""),
+                   {str(k): str(v) for k, v in (given.get("madeUp") or {}).items()})
+
+
+def _marker() -> Any:
+    """The made-up marking module, when the shim loaded it (the offline preview's own runs)."""
+    return sys.modules.get("_bucketguard_made_up")
+
+
+def _mark_placeholder(value: Any, origin: str) -> Any:
+    module = _marker()
+    if module is None:
+        return value
+    if isinstance(value, list):
+        return [module.made_up(v, origin) for v in value]
+    return module.made_up(value, origin)
+
+
+def _made_up_text(value: str, context: InvokeContext) -> bool:
+    """A string holding a placeholder or a made-up account or region (a made-up partition only
+    when it is the whole value: its text is everywhere)."""
+    if PLACEHOLDER_MARKER in value:
+        return True
+    for key in ("accountId", "region"):
+        text = context.made_up.get(key)
+        if text and text in value:
+            return True
+    return bool(context.made_up.get("partition")) and value == context.made_up["partition"]
+
+
+def mark_made_up_fields(instance: Any, cls: type, token: str, context: InvokeContext, depth: int = 0) -> None:
+    """Mark every field of a result whose value was made up (placeholders and made-up answers)."""
+    module = _marker()
+    if module is None or depth > _MAX_DEPTH:
+        return
+    import pulumi
+
+    for python_name, pulumi_name, _hint in declared_fields(cls):
+        current = pulumi.get(instance, python_name)
+        origin = f"{token} {pulumi_name}"
+        if isinstance(current, str) and not module.is_made_up(current) and _made_up_text(current, context):
+            pulumi.set(instance, python_name, module.made_up(current, origin))
+        elif isinstance(current, list) and any(isinstance(v, str) and _made_up_text(v, context) for v in current):
+            pulumi.set(instance, python_name, [module.made_up(v, origin) if isinstance(v, str) else v
+                                               for v in current])
+        elif is_output_type(type(current)):
+            mark_made_up_fields(current, type(current), token, context, depth + 1)
 
 
 def _partition_of(region: str) -> str:
@@ -258,7 +308,7 @@ def fill(instance: Any, cls: type, args: dict[str, Any], token: str, context: In
         value = placeholder_value(hint, pulumi_name, token, context, depth)
         if value is None:
             continue
-        pulumi.set(instance, python_name, value)
+        pulumi.set(instance, python_name, _mark_placeholder(value, f"{token} {pulumi_name}"))
         filled.append(pulumi_name)
     return filled
 
@@ -305,6 +355,7 @@ def shape_result(token: str, props: Any, typ: type | None, value: Any, context: 
         return value
     if filled:
         _record(token, filled)
+    mark_made_up_fields(value, typ, token, context)
     return value
 
 

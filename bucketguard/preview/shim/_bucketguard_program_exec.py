@@ -30,6 +30,7 @@ if sys.path and os.path.abspath(sys.path[0] or ".") == _HERE:
 
 RESULT_FD_ENV = "BUCKETGUARD_RESULT_FD"
 INVOKE_SHAPES = "_bucketguard_invoke_shapes.py"
+MADE_UP = "_bucketguard_made_up.py"
 
 
 def _report(message: dict[str, Any]) -> None:
@@ -50,17 +51,19 @@ def _program_error(error: BaseException, program_dir: str) -> dict[str, str]:
     return {"type": type(error).__name__, "message": str(error), "where": where}
 
 
-def _install_invoke_shapes() -> None:
-    """Let the invoke-shape helper shipped next to this file fill result fields, when it is there."""
-    path = os.path.join(_HERE, INVOKE_SHAPES)
+def _install_helper(file_name: str) -> None:
+    """Load a helper shipped next to this file (made-up marking, invoke shapes) and install it."""
+    path = os.path.join(_HERE, file_name)
     if not os.path.exists(path):
         return
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("_bucketguard_invoke_shapes", path)
+    module_name = file_name[:-len(".py")]
+    spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
         return
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
     spec.loader.exec_module(module)
     install = getattr(module, "install", None)
     if install is not None:
@@ -108,7 +111,8 @@ def main() -> int:
         accepted = inspect.signature(pulumi.runtime.Settings.__init__).parameters
         settings = pulumi.runtime.Settings(**{k: v for k, v in settings_kwargs.items() if k in accepted})
     pulumi.runtime.configure(settings)
-    _install_invoke_shapes()
+    _install_helper(MADE_UP)  # before the shapes: they mark what they make up with it
+    _install_helper(INVOKE_SHAPES)
 
     sys.argv = [args.PROGRAM, *args.ARGS]
     if args.pwd is not None:
@@ -127,6 +131,18 @@ def main() -> int:
         loop.run_until_complete(pulumi.runtime.run_in_stack(run))
         _report({"ok": True})
         code = 0
+    except SystemExit as stop:
+        # pulumi-language-python-exec catches only Exception: SystemExit leaves it after the SDK's
+        # run_pulumi_func has waited for the outstanding RPCs (stack.py), and the interpreter exits with
+        # the code; the language host treats 0 as a finished program (pulumi-language-python main.go Run).
+        if stop.code is None or stop.code == 0:
+            _report({"ok": True})
+            code = 0
+        else:
+            status = stop.code if isinstance(stop.code, int) else 1
+            _report({"error": {"type": "SystemExit", "where": "",
+                               "message": f"program exited with non-zero exit code: {status}"
+                               + ("" if isinstance(stop.code, int) else f" ({stop.code})")}})
     except pulumi.RunError as error:
         _report({"error": {"type": "RunError", "message": str(error), "where": ""}})
     except Exception as error:  # every program failure is reported, never raised
