@@ -47,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
                          help='JSON {"org/project/stack": {"output": value}}: outputs of referenced stacks '
                               "(unknown without it)")
     preview.add_argument("--install", action="store_true",
-                         help="create the program's missing virtualenv first, as `pulumi install` would")
+                         help="create the program's missing virtualenv (or node_modules) first, as `pulumi install` would")
+    preview.add_argument("--component-provider", action="append", default=[], type=Path, dest="component_providers",
+                         metavar="DIR", help="a Python component provider folder (PulumiPlugin.yaml) whose remote "
+                                             "components are constructed offline; repeatable")
 
     analyze = commands.add_parser(
         "analyze", help="judge a stack's exported state with policy packs, like `pulumi policy analyze --file`")
@@ -118,7 +121,7 @@ def read_stack_reference_outputs(path: Path | None) -> dict[str, dict[str, Any]]
 def preview(args: argparse.Namespace) -> int:
     from bucketguard.preview import invokes, remote
     from bucketguard.preview.analyzer import PackError, PolicyPackProcess
-    from bucketguard.preview.interpreter import InterpreterError, find_interpreter
+    from bucketguard.preview.interpreter import InterpreterError, ProgramInterpreter, find_interpreter
     from bucketguard.preview.project import ProjectError, config_for_runtime, load_project, program_config
     from bucketguard.preview.report import PreviewResult, write_result
     from bucketguard.preview.secrets import SecretsError
@@ -139,11 +142,20 @@ def preview(args: argparse.Namespace) -> int:
 
     def answer_invoke(token: str, invoke_args: dict[str, Any]) -> dict[str, Any] | None:
         return invokes.answer(token, invoke_args, invoke_context)
+    from bucketguard.preview.construct import ComponentProviders, ProviderError
+    from bucketguard.preview.nodejs import NodeError, NodeRuntime, find_node
+
+    interpreter: ProgramInterpreter | NodeRuntime
     try:
-        interpreter = find_interpreter(project.folder, project.program_dir, project.runtime_options,
-                                       install=args.install)
-    except InterpreterError as error:
+        interpreter = (find_node(project, install=args.install) if project.runtime == "nodejs" else
+                       find_interpreter(project.folder, project.program_dir, project.runtime_options,
+                                        install=args.install))
+        components = ComponentProviders.for_project(project.folder, project.program_dir, args.component_providers,
+                                                    install=args.install)
+    except (InterpreterError, NodeError) as error:
         raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
+    except ProviderError as error:
+        raise Broken(str(error)) from None
     stack_references = read_stack_reference_outputs(args.stack_reference_outputs)
     prior = None
     if args.state is not None:
@@ -163,7 +175,7 @@ def preview(args: argparse.Namespace) -> int:
                                  config=config_for_runtime(project))
 
     configs = [(choice.config, choice.config_source) for choice in chosen]
-    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
+    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, components, \
             tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         placeholder_report = Path(scratch) / "invoke-placeholders.jsonl"
@@ -172,7 +184,8 @@ def preview(args: argparse.Namespace) -> int:
                 streamed = run_program_streaming(
                     project, futures, configs, interpreter, prior=prior, stack_references=stack_references,
                     config=runtime_config.values, secret_keys=runtime_config.secret_keys,
-                    invoke_answer=answer_invoke, extra_env=invoke_context.shim_environment(placeholder_report))
+                    invoke_answer=answer_invoke, extra_env=invoke_context.shim_environment(placeholder_report),
+                    construct=components.construct)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
             except PackError as error:
                 raise Broken(str(error)) from None

@@ -62,6 +62,11 @@ _GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive
                  ("grpc.enable_http_proxy", 0)]
 
 
+class RegistrationError(Exception):
+    """A registration the engine refuses (e.g. a remote component whose Construct failed): the SDK gets
+    this message as the RPC's error, as from the engine."""
+
+
 class Planner(Protocol):
     """A previous state the preview is made against (see `--state`)."""
 
@@ -74,6 +79,11 @@ class Planner(Protocol):
 # A token and its (downgraded) args -> a plausible result, or None when it has none. The CLI passes
 # `lambda token, args: invokes.answer(token, args, context)` with the stack's invoke context.
 InvokeAnswer = Callable[[str, dict[str, Any]], "dict[str, Any] | None"]
+# A remote component's Construct by its provider (construct.ComponentProviders.construct): given the
+# deployment, the request, its properties and options after transforms, and its provider reference, the
+# response the engine sends the SDK; None leaves it an unverified remote component.
+Construct = Callable[["Deployment", resource_pb2.RegisterResourceRequest, struct_pb2.Struct, "_Options", str],
+                     "resource_pb2.RegisterResourceResponse | None"]
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -153,8 +163,10 @@ class Deployment:
     def __init__(self, capture: Capture, *, config: Mapping[str, Any], on_register: Callable[[Registration], None],
                  secret_keys: Iterable[str] = (), prior: Planner | None = None,
                  invoke_answer: InvokeAnswer | None = None,
-                 stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+                 stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+                 construct: Construct | None = None) -> None:
         self.capture = capture
+        self.construct = construct
         self.stack_references = dict(stack_references or {})
         self.config = dict(config)
         self.secret_keys = frozenset(secret_keys)
@@ -332,6 +344,10 @@ class Deployment:
             provider = options.provider or self.default_provider(type_token.split(":")[0], options.version)
         elif not custom:
             provider = options.provider  # kept for children to inherit, never sent for a component
+        if remote and self.construct is not None:  # source_eval.go: the provider's Construct registers it
+            constructed = self.construct(self, request, properties, options, provider)
+            if constructed is not None:
+                return constructed
 
         inputs = engine.downgrade(_to_dict(properties))
         if type_token.startswith(PROVIDER_PREFIX) and options.version:
@@ -434,7 +450,10 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
         return resource_pb2.SupportsFeatureResponse(hasSupport=request.id in SUPPORTED_FEATURES)
 
     def RegisterResource(self, request: Any, context: Any) -> Any:
-        return self.deployment.register(request)
+        try:
+            return self.deployment.register(request)
+        except RegistrationError as error:
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:
         self.deployment.register_outputs(request.urn, request.outputs)

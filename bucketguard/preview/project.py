@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from bucketguard.preview.languages import unsupported_runtime
 from bucketguard.preview.secrets import RuntimeConfig, StackSecrets, contains_secure, runtime_config
 
 
@@ -33,12 +34,12 @@ class Project:
     @property
     def program_dir(self) -> Path:
         """The folder the program runs in (the language host's ProgramDirectory and pwd)."""
-        return self.main.parent
+        return self.main if self.main.is_dir() else self.main.parent
 
     @property
     def entry_point(self) -> str:
-        """What the language host passes to its shim: `.` for a folder's `__main__.py`, else the file."""
-        return "." if self.main.name == "__main__.py" else self.main.name
+        """What the language host passes to its shim: `.` for a folder (or its `__main__.py`), else the file."""
+        return "." if self.main.is_dir() or self.main.name == "__main__.py" else self.main.name
 
 
 def _read_yaml(path: Path) -> Any:
@@ -66,14 +67,15 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
         raise ProjectError(f"{project_file}: needs a 'name' (the project name)")
     runtime = data.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
-    if runtime_name != "python":
-        raise ProjectError(f"{project_file}: runtime is {runtime_name!r}; the offline preview runs Python programs")
+    refused = unsupported_runtime(project_file, runtime_name)
+    if refused is not None:
+        raise ProjectError(refused)
     name: str = data["name"]
     options = runtime.get("options") if isinstance(runtime, dict) else None
     if options is not None and not isinstance(options, dict):
         raise ProjectError(f"{project_file}: runtime.options must be a map (toolchain, virtualenv, ...)")
     main = folder / str(data.get("main") or ".")
-    if main.is_dir():
+    if main.is_dir() and runtime_name == "python":  # a Node.js main stays a folder (its package.json says)
         main = main / "__main__.py"
     if need_program and not main.exists():
         raise ProjectError(f"{project_file}: the program {main} does not exist")
@@ -119,7 +121,7 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
     elif stack is not None and any(folder.glob("Pulumi.*.yaml")):
         raise ProjectError(f"{stack_file}: no such stack file (stacks here: "
                            + ", ".join(sorted(p.name for p in folder.glob('Pulumi.*.yaml'))) + ")")
-    return Project(folder, name, "python", main, stack, config, secret_keys, dict(options or {}), secrets)
+    return Project(folder, name, str(runtime_name), main, stack, config, secret_keys, dict(options or {}), secrets)
 
 
 def _optional_str(data: dict[str, Any], key: str, path: Path) -> str | None:

@@ -22,7 +22,8 @@ from typing import Any
 from bucketguard.preview.analyzer import Diagnostic, PackError, PolicyPackProcess
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.preview.interpreter import ProgramInterpreter
-from bucketguard.preview.monitor import Deployment, EngineServer, InvokeAnswer, Planner
+from bucketguard.preview.monitor import Construct, Deployment, EngineServer, InvokeAnswer, Planner
+from bucketguard.preview.nodejs import NodeRuntime, default_answer
 from bucketguard.preview.project import Project, config_for_runtime
 
 SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
@@ -130,28 +131,38 @@ def describe_failure(error: BaseException) -> str:
 
 def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
                           configs: Sequence[tuple[Mapping[str, Any] | None, str]],
-                          interpreter: ProgramInterpreter, *, prior: Planner | None = None,
+                          interpreter: ProgramInterpreter | NodeRuntime, *, prior: Planner | None = None,
                           invoke_answer: InvokeAnswer | None = None, config: Mapping[str, str] | None = None,
                           secret_keys: Sequence[str] | None = None,
                           extra_env: Mapping[str, str] | None = None,
-                          stack_references: Mapping[str, Mapping[str, Any]] | None = None) -> StreamedPreview:
-    """Run the program in its own interpreter and analyze its registrations as they arrive.
+                          stack_references: Mapping[str, Mapping[str, Any]] | None = None,
+                          construct: Construct | None = None) -> StreamedPreview:
+    """Run the program in its own interpreter (or node) and analyze its registrations as they arrive.
     `config` (strings, as the program sees them) and `secret_keys` default to the project's;
-    `extra_env` is added to the program's environment."""
+    `extra_env` is added to the program's environment; `construct` builds remote components."""
     config = config_for_runtime(project) if config is None else config
     secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
     result = StreamedPreview(Capture(project.name, project.stack), [])
     analysis = _Analysis(packs, configs, result)
+    if isinstance(interpreter, NodeRuntime):  # Node.js SDKs type lookups in .d.ts files: shaped here
+        invoke_answer = interpreter.shaped_invokes(invoke_answer or default_answer(config), project.program_dir,
+                                            {"PULUMI_CONFIG": json.dumps(dict(config)), **(extra_env or {})},
+                                            result.capture)
     deployment = Deployment(result.capture, config=config, secret_keys=secret_keys,
                             on_register=analysis.queue.put, prior=prior, invoke_answer=invoke_answer,
-                            stack_references=stack_references)
+                            stack_references=stack_references, construct=construct)
     read_fd, write_fd = os.pipe()
     try:
         with EngineServer(deployment) as server:
+            if isinstance(interpreter, NodeRuntime):
+                command, environment = interpreter.command(project, server.address), interpreter.environment(
+                    config, secret_keys)
+            else:
+                command = program_command(interpreter, project, server)
+                environment = program_environment(interpreter, config, secret_keys, write_fd)
             process = subprocess.Popen(
-                program_command(interpreter, project, server), cwd=project.program_dir,
-                env={**program_environment(interpreter, config, secret_keys, write_fd), **(extra_env or {})},
+                command, cwd=project.program_dir, env={**environment, **(extra_env or {})},
                 pass_fds=(write_fd,),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
@@ -177,7 +188,9 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
     if result.error is not None:
         return result
     message = json.loads(reported.splitlines()[-1]) if reported else {}
-    if "error" in message:
+    if isinstance(interpreter, NodeRuntime):  # the run entry reports failures to the engine's Log, and its exit code
+        result.error = interpreter.failure(code, result.capture, project)
+    elif "error" in message:
         result.error = program_error(message["error"], project, interpreter.python)
     elif code != 0 or not message.get("ok"):
         tail = [line for line in result.capture.output if line.strip()][-_OUTPUT_LINES_IN_ERRORS:]
