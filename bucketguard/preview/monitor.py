@@ -216,13 +216,15 @@ class Deployment:
 
     def package_config(self, package: str) -> dict[str, Any]:
         """The stack's config for a package, keyed without namespace, as the engine gives a default
-        provider (deploy/target.go GetPackageConfig: values are strings, secure ones secret)."""
+        provider (deploy/target.go GetPackageConfig: values are strings, secure ones secret; a dynamic
+        provider, pulumi-nodejs or pulumi-python, gets the whole config with its namespaced keys)."""
         prefix = f"{package}:"
+        dynamic = package in ("pulumi-nodejs", "pulumi-python")
         values: dict[str, Any] = {}
         for key, value in self.config.items():
-            if key.startswith(prefix):
+            if key.startswith(prefix) or dynamic:
                 text = value if isinstance(value, str) else json.dumps(value)
-                values[key[len(prefix):]] = engine.secret(text) if key in self.secret_keys else text
+                values[key if dynamic else key[len(prefix):]] = engine.secret(text) if key in self.secret_keys else text
         return values
 
     def default_provider(self, package: str, version: str) -> str:
