@@ -232,3 +232,27 @@ def test_a_program_that_throws_stops_with_where_and_why(tmp_path: Path) -> None:
     [line] = result.stderr.strip().splitlines()
     assert "the program failed: Error: no bucket for you" in line
     assert f"(at {folder / 'index.js'}:4)" in line
+
+
+def test_a_preview_against_the_stacks_state_judges_the_removed_configuration(tmp_path: Path) -> None:
+    """--state with a JavaScript program: the state `pulumi up` of it left (its Python twin's, deployed under
+    the mock runtime, with the program's own pulumi-aws as provider), then the configuration removed."""
+    from state_exports import deploy_program, export, write
+
+    document = export(deploy_program(PROGRAMS / "encryption-removed"))
+    text = json.dumps(document).replace("default_7_51_1", "default_7_23_0").replace('"7.51.1"', '"7.23.0"')
+    state = write(tmp_path / "state.json", json.loads(text))
+    program = stage(PROGRAMS / "js-encryption-removed", tmp_path / "program", NODE_DEPS)
+    as_deployed = preview(program, "--state", state, "--json")
+    assert as_deployed.returncode == 0, as_deployed.stdout[-3000:] + as_deployed.stderr[-3000:]
+    assert {r["op"] for r in document_of(as_deployed)["resources"]} == {"same"}
+
+    (program / "Pulumi.dev.yaml").write_text(
+        'config:\n  aws:region: eu-west-1\n  sample-encryption-removed:encrypt: "false"\n')
+    removed = preview(program, "--state", state, "--json")
+    assert removed.returncode == 1, removed.stdout[-3000:] + removed.stderr[-3000:]
+    after = document_of(removed)
+    assert {r["name"]: r["op"] for r in after["resources"]} == {
+        "sample-encryption-removed-dev": "same", "default_7_23_0": "same", "reports": "same",
+        "reports-encryption": "delete"}
+    assert mandatory(after) == [(DECLARED, "aws:s3/bucket:Bucket", "reports")]
