@@ -256,3 +256,54 @@ def test_a_preview_against_the_stacks_state_judges_the_removed_configuration(tmp
         "sample-encryption-removed-dev": "same", "default_7_23_0": "same", "reports": "same",
         "reports-encryption": "delete"}
     assert mandatory(after) == [(DECLARED, "aws:s3/bucket:Bucket", "reports")]
+
+
+def test_the_program_runs_as_the_nodejs_language_host_runs_it(tmp_path: Path) -> None:
+    """Runtime options and `main` reach node as main.go's execRuntime passes them; a probe loaded with
+    `nodeargs` records the command line, the working directory and the environment the program got."""
+    folder = js_remote(tmp_path, [])
+    (folder / "app").mkdir()
+    (folder / "index.js").rename(folder / "app" / "index.js")
+    (folder / "app" / "tsconfig.offline.json").write_text("{}\n")  # relative to the program's folder (pwd)
+    probe, report = tmp_path / "probe.js", tmp_path / "probe.json"
+    probe.write_text("const argv = process.argv.slice(); process.on('exit', () => require('fs').writeFileSync("
+                     "process.env.PROBE_REPORT, JSON.stringify({execArgv: process.execArgv, argv, env: process.env,"
+                     " cwd: process.cwd()})));\n")
+    project = yaml.safe_load((folder / "Pulumi.yaml").read_text())
+    project["main"] = "app/index.js"
+    project["runtime"]["options"] |= {"nodeargs": f"--max-old-space-size=512 --require '{probe}'",
+                                      "tsconfig": "tsconfig.offline.json"}
+    (folder / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    result = preview(folder, "--json", env={"PROBE_REPORT": str(report)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    seen = json.loads(report.read_text())
+    assert seen["execArgv"] == ["--max-old-space-size=512", "--require", str(probe)]
+    run_entry, *args = seen["argv"][1:]
+    assert Path(run_entry) == (folder / "node_modules" / "@pulumi" / "pulumi" / "cmd" / "run" / "index.js").resolve()
+    monitor = args[args.index("--monitor") + 1]
+    assert args == ["--monitor", monitor, "--engine", monitor, "--organization", "organization",
+                    "--project", "sample-js-remote", "--root-directory", str(folder), "--stack", "dev",
+                    "--pwd", str(folder / "app"), "--dry-run", "--parallel", "16", "index.js"]
+    assert seen["cwd"] == str(folder / "app")
+    env = seen["env"]
+    assert json.loads(env["PULUMI_CONFIG"]) == {"aws:config:region": "eu-west-1",
+                                                "sample-js-remote:config:components": "[]"}
+    assert env["PULUMI_CONFIG_SECRET_KEYS"] == "[]"
+    assert env["PULUMI_NODEJS_TSCONFIG_PATH"] == "tsconfig.offline.json"
+    assert "PULUMI_NODEJS_TYPESCRIPT" not in env  # typescript: false
+    assert env["PULUMI_NODEJS_DRY_RUN"] == "true" and env["PULUMI_NODEJS_STACK"] == "dev"  # set by the run entry
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"typescript": "yes"}, "runtime.options.typescript is 'yes': the typescript option must be a boolean"),
+    ({"packagemanager": "cargo"}, "packagemanager option must be one of auto, npm, yarn, pnpm or bun"),
+])
+def test_bad_runtime_options_stop_with_one_line(tmp_path: Path, options: dict[str, Any], message: str) -> None:
+    folder = js_remote(tmp_path, [])
+    project = yaml.safe_load((folder / "Pulumi.yaml").read_text())
+    project["runtime"]["options"] |= options
+    (folder / "Pulumi.yaml").write_text(yaml.safe_dump(project))
+    result = preview(folder)
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert message in line and "Pulumi.yaml" in line
