@@ -237,7 +237,7 @@ class ComponentProviders:
         """How the Python language host runs a provider folder: its toolchain's python, the folder, the
         engine's address (RunPlugin: `python <folder> <args>`)."""
         own = folder == OWN_PROVIDER_DIR
-        if own and not folder.is_dir():  # an installed wheel has no components/ folder: the same entry point
+        if own and not (folder / "PulumiPlugin.yaml").is_file():  # an installed wheel has no components/ folder
             return ([sys.executable, "-c", "from bucketguard.components.provider import serve; serve()",
                      engine_address], dict(os.environ))
         options = plugin_options(folder) or {}
