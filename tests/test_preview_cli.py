@@ -71,7 +71,7 @@ def test_text_report_names_the_resource_and_the_fix() -> None:
     result = preview(PROGRAMS / "bare-bucket", "--color", "never")
     assert result.returncode == 1
     assert f"❌ bucketguard@v{__version__}" in result.stdout
-    assert "- [mandatory]  s3-bucket-encryption-declared  (aws:s3/bucket:Bucket: forgotten)" in result.stdout
+    assert "- [mandatory]  s3-bucket-encryption-declared  (aws:s3:Bucket: forgotten)" in result.stdout
     assert "aws.s3.Bucket 'forgotten': declares no default encryption" in result.stdout
     assert "Policy violations: 1 mandatory, 0 advisory: FAILED" in result.stdout
 

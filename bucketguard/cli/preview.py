@@ -33,7 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='JSON {"<env>": <`esc env open <env>` output>} for the ESC environments the stack '
                              "file imports (unverifiable without it)")
     parser.add_argument("--install", action="store_true",
-                        help="create the program's missing virtualenv first, as `pulumi install` would")
+                        help="create the program's missing virtualenv (or node_modules) first, as `pulumi install` would")
+    parser.add_argument("--component-provider", action="append", default=[], type=Path, dest="component_providers",
+                        metavar="DIR", help="a Python component provider folder (PulumiPlugin.yaml) whose remote "
+                                            "components are constructed offline; repeatable")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         invoke_answers=args.invoke_answers, trusted_components=tuple(args.trusted_components),
         trust_components_file=args.trust_components, state=args.state,
         stack_reference_outputs=args.stack_reference_outputs, install=args.install,
-        environment_values=args.environment_values)
+        environment_values=args.environment_values, component_providers=tuple(args.component_providers))
     result = run_preview(request)
     write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
     return exit_code(result.passed, unverifiable=bool(result.unverifiable))

@@ -252,13 +252,15 @@ class PolicyPackProcess:
         }))
         return built
 
-    def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse) -> list[Diagnostic]:
-        # The SDK always says 0.0.1; users see PulumiPolicy.yaml's version, as the CLI shows it.
+    def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse, analyzed: str = "") -> list[Diagnostic]:
+        # The SDK always says 0.0.1; users see PulumiPolicy.yaml's version, as the CLI shows it. An Analyze
+        # diagnostic is the analyzed resource's (analyze_snapshot.go analyzeResource: OnPolicyViolation(r.URN, d)),
+        # whatever URN the pack put in it (pulumi_policy puts none).
         return [
             Diagnostic(
                 pack=d.policyPackName, pack_version=self.version, policy=d.policyName,
                 level=LEVEL_NAMES.get(d.enforcementLevel, "advisory"),
-                severity=SEVERITY_NAMES.get(d.severity, ""), urn=d.urn, message=d.message,
+                severity=SEVERITY_NAMES.get(d.severity, ""), urn=analyzed or d.urn, message=d.message,
                 description=d.description,
             )
             for d in response.diagnostics
@@ -294,7 +296,7 @@ class PolicyPackProcess:
     def analyze_only(self, resource: Registration, resources: Mapping[str, Registration] | None = None
                      ) -> list[Diagnostic]:
         """Analyze one resource with its inputs after Check and its options (no dependencies)."""
-        return self._diagnostics(self.stub.Analyze(self._request(resource, resources or {})))
+        return self._diagnostics(self.stub.Analyze(self._request(resource, resources or {})), resource.urn)
 
     def analyze(self, resource: Registration, resources: Mapping[str, Registration] | None = None) -> list[Diagnostic]:
         """Remediate, then Analyze, one resource."""

@@ -35,6 +35,7 @@ class PreviewRequest:
     # outputs of referenced stacks ({"org/project/stack": {"output": value}}), a JSON file or its content
     stack_reference_outputs: Path | Mapping[str, Mapping[str, Any]] | None = None
     install: bool = False  # create the program's missing virtualenv first, as `pulumi install` would
+    component_providers: Sequence[Path] = ()  # Python component provider folders whose components are built offline
     environment_values: Path | None = None  # {"<env>": <`esc env open <env>` output>} for the stack's ESC imports
 
 

@@ -62,6 +62,11 @@ _GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive
                  ("grpc.enable_http_proxy", 0)]
 
 
+class RegistrationError(Exception):
+    """A registration the engine refuses (e.g. a remote component whose Construct failed): the SDK gets
+    this message as the RPC's error, as from the engine."""
+
+
 class Planner(Protocol):
     """A previous state the preview is made against (see `--state`)."""
 
@@ -138,6 +143,13 @@ def _disabled_default_providers(config: Mapping[str, Any]) -> list[str]:
         if not isinstance(item, str):
             raise EngineError(f"pulumi:disable-default-providers[{index}] must be a string")
     return [item.strip() for item in value]
+
+
+# A remote component's Construct by its provider (construct.ComponentProviders.construct): given the
+# deployment, the request, its properties and options after transforms, and its provider reference, the
+# response the engine sends the SDK; None leaves it an unverified remote component.
+Construct = Callable[["Deployment", resource_pb2.RegisterResourceRequest, struct_pb2.Struct, "_Options", str],
+                     "resource_pb2.RegisterResourceResponse | None"]
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:
@@ -218,10 +230,12 @@ class Deployment:
                  secret_keys: Iterable[str] = (), prior: Planner | None = None,
                  invoke_answer: InvokeAnswer | None = None,
                  stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                 dynamic_check: DynamicCheck | None = None, made_up: Iterable[str] = ()) -> None:
+                 dynamic_check: DynamicCheck | None = None, made_up: Iterable[str] = (),
+                 construct: Construct | None = None) -> None:
         self.capture = capture
         self.made_up = tuple(t for t in made_up if t)
         self.dynamic_check = dynamic_check
+        self.construct = construct
         self.stack_references = dict(stack_references or {})
         self.config = dict(config)
         self.secret_keys = frozenset(secret_keys)
@@ -298,13 +312,15 @@ class Deployment:
 
     def package_config(self, package: str) -> dict[str, Any]:
         """The stack's config for a package, keyed without namespace, as the engine gives a default
-        provider (deploy/target.go GetPackageConfig: values are strings, secure ones secret)."""
+        provider (deploy/target.go GetPackageConfig: values are strings, secure ones secret; a dynamic
+        provider, pulumi-nodejs or pulumi-python, gets the whole config with its namespaced keys)."""
         prefix = f"{package}:"
+        dynamic = package in ("pulumi-nodejs", "pulumi-python")
         values: dict[str, Any] = {}
         for key, value in self.config.items():
-            if key.startswith(prefix):
+            if key.startswith(prefix) or dynamic:
                 text = value if isinstance(value, str) else json.dumps(value)
-                values[key[len(prefix):]] = engine.secret(text) if key in self.secret_keys else text
+                values[key if dynamic else key[len(prefix):]] = engine.secret(text) if key in self.secret_keys else text
         return values
 
     def default_provider(self, package: str, version: str, user: str = "") -> str:
@@ -463,6 +479,10 @@ class Deployment:
             provider = options.provider or self.default_provider(type_token.split(":")[0], options.version, urn)
         elif not custom:
             provider = options.provider  # kept for children to inherit, never sent for a component
+        if remote and self.construct is not None:  # source_eval.go: the provider's Construct registers it
+            constructed = self.construct(self, request, properties, options, provider)
+            if constructed is not None:
+                return constructed
 
         inputs = engine.downgrade(returned)
         if type_token.startswith(PROVIDER_PREFIX) and options.version:
@@ -640,6 +660,8 @@ class _Monitor(resource_pb2_grpc.ResourceMonitorServicer):
             return self.deployment.register(request)
         except EngineError as error:
             self.deployment.fail(str(error))
+            context.abort(grpc.StatusCode.UNKNOWN, str(error))
+        except RegistrationError as error:
             context.abort(grpc.StatusCode.UNKNOWN, str(error))
 
     def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:

@@ -17,9 +17,12 @@ from typing import Any
 from bucketguard.inputs import Broken, read_json_file
 from bucketguard.preview import invokes, remote
 from bucketguard.preview.analyzer import PackError, PolicyPackProcess
+from bucketguard.preview.construct import ComponentProviders, ProviderError
 from bucketguard.preview.existing_stack import existing_stack_findings
-from bucketguard.preview.interpreter import InterpreterError, find_interpreter
+from bucketguard.preview.interpreter import InterpreterError, ProgramInterpreter, find_interpreter
+from bucketguard.preview.languages import unsupported_runtime
 from bucketguard.preview.models import PreviewRequest, PreviewResult
+from bucketguard.preview.nodejs import NodeError, NodeRuntime, find_node
 from bucketguard.preview.packs import choose_packs
 from bucketguard.preview.session import run_program_streaming
 from bucketguard.preview.steps import Prior
@@ -51,6 +54,9 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(request.program_dir, request.stack)
+        refused = unsupported_runtime(project.folder / "Pulumi.yaml", project.runtime)
+        if refused is not None:
+            raise Broken(refused)
         environment_variables = pinned_environments(project, request.environment_values)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(request.invoke_answers) if request.invoke_answers else {}
@@ -64,11 +70,17 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
 
     def answer_invoke(token: str, invoke_args: dict[str, Any]) -> dict[str, Any] | None:
         return invokes.answer(token, invoke_args, invoke_context)
+    interpreter: ProgramInterpreter | NodeRuntime
     try:
-        interpreter = find_interpreter(project.folder, project.program_dir, project.runtime_options,
-                                       install=request.install)
-    except InterpreterError as error:
+        interpreter = (find_node(project, install=request.install) if project.runtime == "nodejs" else
+                       find_interpreter(project.folder, project.program_dir, project.runtime_options,
+                                        install=request.install))
+        components = ComponentProviders.for_project(project.folder, project.program_dir,
+                                                    list(request.component_providers), install=request.install)
+    except (InterpreterError, NodeError) as error:
         raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
+    except ProviderError as error:
+        raise Broken(str(error)) from None
     stack_references = read_stack_reference_outputs(request.stack_reference_outputs)
     prior = None
     if request.state is not None:
@@ -86,7 +98,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                                  config=config_for_runtime(project))
 
     configs = [(choice.config, choice.config_source) for choice in chosen]
-    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, \
+    with ThreadPoolExecutor(max_workers=max(1, len(pack_dirs))) as pool, components, \
             tempfile.TemporaryDirectory(prefix="bucketguard-") as scratch:
         futures: list[Future[PolicyPackProcess]] = [pool.submit(start, d) for d in pack_dirs]
         placeholder_report, reads_report = Path(scratch) / "invoke-placeholders.jsonl", Path(scratch) / "reads.jsonl"
@@ -97,7 +109,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                     config=runtime_config.values, secret_keys=runtime_config.secret_keys,
                     invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
                     extra_env={**environment_variables, **invoke_context.shim_environment(
-                        placeholder_report, reads_report, runtime_config.undecrypted)})
+                        placeholder_report, reads_report, runtime_config.undecrypted)},
+                    construct=components.construct)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
                 streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
                                                     if (f := invokes.made_up_fields(t, invoke_context))}

@@ -135,7 +135,8 @@ def remote_component_findings(resources: Iterable[Registration], trusted: Collec
             f"{resource.type} '{resource.name}' is a multi-language component: its children are registered by the "
             f"'{resource.type.split(':')[0]}'{version} provider plugin, which the offline preview cannot run, so an "
             "S3 bucket created inside it is never seen by a policy and its encryption cannot be verified. Fix: run "
-            "the real `pulumi preview --policy-pack` (the engine runs the plugin), or, if this component type "
+            "the real `pulumi preview --policy-pack` (the engine runs the plugin), or, if it is a Python component "
+            "provider on this machine, name its folder (--component-provider DIR), or, if this component type "
             f"creates no unencrypted bucket, trust it: --trust-component {resource.type} (or list it in a "
             "--trust-components FILE).")
         findings.append(Diagnostic(FINDINGS_PACK, FINDINGS_VERSION, REMOTE_POLICY, "mandatory", "high",

@@ -24,7 +24,8 @@ from bucketguard.preview.autonaming import AutonamingConfigError
 from bucketguard.preview.capture import Capture, Registration
 from bucketguard.preview.dynamic import DynamicProviderError, DynamicProviderHost
 from bucketguard.preview.interpreter import ProgramInterpreter
-from bucketguard.preview.monitor import Deployment, EngineError, EngineServer, InvokeAnswer, Planner
+from bucketguard.preview.monitor import Construct, Deployment, EngineError, EngineServer, InvokeAnswer, Planner
+from bucketguard.preview.nodejs import NodeRuntime, default_answer
 from bucketguard.pulumi_files.project import Project, config_for_runtime
 
 SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
@@ -136,26 +137,34 @@ def describe_failure(error: BaseException) -> str:
 
 def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
                           configs: Sequence[tuple[Mapping[str, Any] | None, str]],
-                          interpreter: ProgramInterpreter, *, prior: Planner | None = None,
+                          interpreter: ProgramInterpreter | NodeRuntime, *, prior: Planner | None = None,
                           invoke_answer: InvokeAnswer | None = None, config: Mapping[str, str] | None = None,
                           secret_keys: Sequence[str] | None = None,
                           extra_env: Mapping[str, str] | None = None,
                           stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                          made_up: Sequence[str] = ()) -> StreamedPreview:
-    """Run the program in its own interpreter and analyze its registrations as they arrive.
+                          made_up: Sequence[str] = (), construct: Construct | None = None) -> StreamedPreview:
+    """Run the program in its own interpreter (or node) and analyze its registrations as they arrive.
     `config` (strings, as the program sees them) and `secret_keys` default to the project's;
     `extra_env` is added to the program's environment; `made_up` are texts of made-up answers (an
-    account, a region) whose strings reach the policies as unknown."""
+    account, a region) whose strings reach the policies as unknown; `construct` builds remote components."""
     config = config_for_runtime(project) if config is None else config
     secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
     result = StreamedPreview(Capture(project.name, project.stack), [])
     analysis = _Analysis(packs, configs, result)
-    environment = {**program_environment(interpreter, config, secret_keys, -1), **(extra_env or {})}
-    environment.pop(RESULT_FD_ENV, None)
-    dynamic = DynamicProviderHost(interpreter.python, environment, project.program_dir, project.name)
+    dynamic: DynamicProviderHost | None = None
+    if isinstance(interpreter, NodeRuntime):  # Node.js SDKs type lookups in .d.ts files: shaped here
+        invoke_answer = interpreter.shaped_invokes(invoke_answer or default_answer(config), project.program_dir,
+                                                   {"PULUMI_CONFIG": json.dumps(dict(config)), **(extra_env or {})},
+                                                   result.capture)
+    else:  # Python dynamic providers run in the program's interpreter (Node.js ones stay unverifiable)
+        environment = {**program_environment(interpreter, config, secret_keys, -1), **(extra_env or {})}
+        environment.pop(RESULT_FD_ENV, None)
+        dynamic = DynamicProviderHost(interpreter.python, environment, project.program_dir, project.name)
 
     def dynamic_check(urn: str, inputs: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        if dynamic is None:
+            raise deployment.fail(f"{urn}: a dynamic provider of a Node.js program cannot run offline")
         try:
             return dynamic.check(urn, inputs)
         except DynamicProviderError as error:
@@ -165,7 +174,7 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
         deployment = Deployment(result.capture, config=config, secret_keys=secret_keys,
                                 on_register=analysis.queue.put, prior=prior, invoke_answer=invoke_answer,
                                 stack_references=stack_references, dynamic_check=dynamic_check,
-                                made_up=made_up)
+                                made_up=made_up, construct=construct)
     except (EngineError, AutonamingConfigError) as error:
         analysis.finish()
         result.error = f"{project.folder / f'Pulumi.{project.stack}.yaml'}: {error}"
@@ -173,9 +182,14 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
     read_fd, write_fd = os.pipe()
     try:
         with EngineServer(deployment) as server:
+            if isinstance(interpreter, NodeRuntime):
+                command, environment = interpreter.command(project, server.address), interpreter.environment(
+                    config, secret_keys)
+            else:
+                command = program_command(interpreter, project, server)
+                environment = program_environment(interpreter, config, secret_keys, write_fd)
             process = subprocess.Popen(
-                program_command(interpreter, project, server), cwd=project.program_dir,
-                env={**program_environment(interpreter, config, secret_keys, write_fd), **(extra_env or {})},
+                command, cwd=project.program_dir, env={**environment, **(extra_env or {})},
                 pass_fds=(write_fd,),
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             )
@@ -197,7 +211,8 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
             if fd >= 0:
                 os.close(fd)
         analysis.finish()
-        dynamic.close()
+        if dynamic is not None:
+            dynamic.close()
     result.capture.transforms_run = deployment.transforms_run
     result.invoke_transforms_run = deployment.invoke_transforms_run
     result.unverifiable = list(deployment.unverifiable)
@@ -208,7 +223,9 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
     if result.error is not None:
         return result
     message = json.loads(reported.splitlines()[-1]) if reported else {}
-    if "error" in message:
+    if isinstance(interpreter, NodeRuntime):  # the run entry reports failures to the engine's Log, and its exit code
+        result.error = interpreter.failure(code, result.capture, project)
+    elif "error" in message:
         result.error = program_error(message["error"], project, interpreter.python)
     elif code != 0 or not message.get("ok"):
         tail = [line for line in result.capture.output if line.strip()][-_OUTPUT_LINES_IN_ERRORS:]

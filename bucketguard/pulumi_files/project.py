@@ -37,12 +37,12 @@ class Project:
     @property
     def program_dir(self) -> Path:
         """The folder the program runs in (the language host's ProgramDirectory and pwd)."""
-        return self.main.parent
+        return self.main if self.main.is_dir() else self.main.parent
 
     @property
     def entry_point(self) -> str:
-        """What the language host passes to its shim: `.` for a folder's `__main__.py`, else the file."""
-        return "." if self.main.name == "__main__.py" else self.main.name
+        """What the language host passes to its shim: `.` for a folder (or its `__main__.py`), else the file."""
+        return "." if self.main.is_dir() or self.main.name == "__main__.py" else self.main.name
 
 
 class _CliLoader(yaml.SafeLoader):
@@ -139,14 +139,14 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
         raise ProjectError(f"{project_file}: needs a 'name' (the project name)")
     runtime = data.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
-    if runtime_name != "python":
-        raise ProjectError(f"{project_file}: runtime is {runtime_name!r}; the offline preview runs Python programs")
+    if not isinstance(runtime_name, str) or not runtime_name:
+        raise ProjectError(f"{project_file}: needs a 'runtime' (python, nodejs, ...)")
     name: str = data["name"]
     options = runtime.get("options") if isinstance(runtime, dict) else None
     if options is not None and not isinstance(options, dict):
         raise ProjectError(f"{project_file}: runtime.options must be a map (toolchain, virtualenv, ...)")
     main = folder / str(data.get("main") or ".")
-    if main.is_dir():
+    if main.is_dir() and runtime_name == "python":  # a Node.js main stays a folder (its package.json says)
         main = main / "__main__.py"
     if need_program and not main.exists():
         raise ProjectError(f"{project_file}: the program {main} does not exist")
@@ -204,7 +204,7 @@ def load_project(folder: Path, stack: str | None = None, need_program: bool = Tr
                            + ", ".join(sorted(p.name for p in stack_folder.glob(f'Pulumi.*{extension}'))) + ")")
     elif config_dir:
         raise ProjectError(f"{stack_file}: no such stack file (Pulumi.yaml's stackConfigDir is {config_dir!r})")
-    return Project(folder, name, "python", main, stack, config, secret_keys, dict(options or {}), secrets,
+    return Project(folder, name, runtime_name, main, stack, config, secret_keys, dict(options or {}), secrets,
                    environments, stack_file if stack_file.exists() else None)
 
 

@@ -117,7 +117,7 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         lines.append(f"    {mark} {pack_name}@v{version}")
         for diagnostic in sorted(mine, key=lambda d: (d.level != "mandatory", d.policy, d.urn)):
             resource = by_urn.get(diagnostic.urn)
-            where = f"  ({resource.type}: {resource.name})" if resource else ""
+            where = f"  ({display_type(resource.type)}: {resource.name})" if resource else ""  # diff.go policyResourceClause
             level = style(f"[{diagnostic.level}]", "31" if diagnostic.level == "mandatory" else "33")
             lines.append(f"        - {level}  {diagnostic.policy}{where}")
             for text in diagnostic.message.splitlines():

@@ -1,0 +1,113 @@
+"""Real public TypeScript and JavaScript Pulumi programs (tests/corpus/*/SOURCE: repository, commit, licence,
+verdict), each run by `bucketguard preview` with its own node_modules (npm ci of its package-lock.json, built by
+tests/node_env.py), as the Node.js language host runs it, with the verdict a correct gate gives, decided by
+reading the program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import ROOT
+from node_env import stage
+
+pytestmark = [pytest.mark.protocol, pytest.mark.slow]
+CORPUS = ROOT / "tests" / "corpus"
+DECLARED = "s3-bucket-encryption-declared"
+PASSPHRASE = "bucketguard-corpus"  # aws-ts-twitter-athena/Pulumi.dev.yaml's passphrase
+BUCKET, BUCKET_V2 = "aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    program: str
+    code: int
+    mandatory: list[tuple[str, str, str]]  # (policy, resource type, resource name)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+VERDICTS = [
+    Verdict("aws-ts-s3-folder", 1, [(DECLARED, BUCKET, "s3-website-bucket")]),
+    Verdict("aws-ts-netlify-cms", 1, [(DECLARED, BUCKET, "contentBucket"), (DECLARED, BUCKET, "requestLogs")]),
+    Verdict("aws-ts-twitter-athena", 0, [], {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}),
+    Verdict("aws-js-s3-folder", 1, [(DECLARED, BUCKET_V2, "s3-website-bucket")]),
+    Verdict("aws-js-s3-folder-component", 1, [(DECLARED, BUCKET_V2, "pulumi-static-site")]),
+]
+
+
+def preview(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    return subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(folder), *args],
+                          capture_output=True, text=True, timeout=900, env={**base, **(env or {})})
+
+
+def files(folder: Path) -> list[Path]:
+    return sorted(p.relative_to(folder) for p in folder.rglob("*") if "node_modules" not in p.relative_to(folder).parts)
+
+
+def judged(result: subprocess.CompletedProcess[str]) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
+    document = json.loads(result.stdout)
+    by_urn = {r["urn"]: (r["type"], r["name"]) for r in document["resources"]}
+    mandatory = sorted((d["policyName"], *by_urn.get(d["urn"], ("?", d["urn"])))
+                       for d in document["diagnostics"] if d["enforcementLevel"] == "mandatory")
+    return document, mandatory
+
+
+@pytest.mark.parametrize("verdict", VERDICTS, ids=[v.program for v in VERDICTS])
+def test_verdict(tmp_path: Path, verdict: Verdict) -> None:
+    folder = stage(CORPUS / verdict.program, tmp_path / verdict.program)
+    before = files(folder)
+    result = preview(folder, "--json", env=verdict.env)
+    assert result.returncode == verdict.code, result.stdout[-3000:] + result.stderr[-3000:]
+    document, mandatory = judged(result)
+    assert mandatory == sorted(verdict.mandatory)
+    types = {r["type"] for r in document["resources"]}
+    by_name = {r["name"]: r for r in document["resources"]}
+    if verdict.program == "aws-ts-s3-folder":  # its own @pulumi/aws registers its default provider
+        assert "default_7_23_0" in by_name and by_name["default_7_23_0"]["type"] == "pulumi:providers:aws"
+    if verdict.program == "aws-ts-netlify-cms":  # getZone(...).zoneId feeds both Records' required zoneId
+        records = {r["name"] for r in document["resources"] if r["type"] == "aws:route53/record:Record"}
+        assert records == {"cms.example.com", "cms.example.com-validation"}
+        assert "zoneId" in document["summary"]["placeholderInvokes"]["aws:route53/getZone:getZone"]
+        assert "Syncing contents from local disk" in " ".join(document["programOutput"])  # kept out of stdout
+    if verdict.program == "aws-ts-twitter-athena":
+        assert document["summary"]["undecryptedSecrets"] == []
+        assert "aws:lambda/function:Function" in types  # the serialized closure
+        assert "Corpus-Consumer-Secret" not in result.stdout + result.stderr
+    if verdict.program == "aws-js-s3-folder":  # pulumi-aws 6 from its own node_modules
+        assert "default_6_73_0" in by_name
+    if verdict.program == "aws-js-s3-folder-component":
+        bucket = next(r for r in document["resources"] if r["type"] == BUCKET_V2)
+        assert bucket["urn"].endswith("::pulumi:examples:S3Folder$aws:s3/bucketV2:BucketV2::pulumi-static-site")
+    assert files(folder) == before  # nothing of bucketguard written to the program's folder
+
+
+def test_secure_values_without_the_passphrase_are_placeholders(tmp_path: Path) -> None:
+    folder = stage(CORPUS / "aws-ts-twitter-athena", tmp_path / "athena")
+    result = preview(folder, "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert judged(result)[0]["summary"]["undecryptedSecrets"] == [
+        "aws-ts-twitter-athena:twitterAccessTokenSecret", "aws-ts-twitter-athena:twitterConsumerSecret"]
+    wrong = preview(folder, env={"PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"})
+    assert wrong.returncode == 2 and "incorrect passphrase" in wrong.stderr
+
+
+def test_the_typescript_program_with_its_bucket_encrypted_passes(tmp_path: Path) -> None:
+    folder = stage(CORPUS / "aws-ts-s3-folder", tmp_path / "s3-folder")
+    index = folder / "index.ts"
+    original = 'const siteBucket = new aws.s3.Bucket("s3-website-bucket");'
+    assert original in index.read_text()
+    index.write_text(index.read_text().replace(original, original + """
+new aws.s3.BucketServerSideEncryptionConfiguration("s3-website-bucket-encryption", {
+    bucket: siteBucket.bucket,
+    rules: [{applyServerSideEncryptionByDefault: {sseAlgorithm: "AES256"}, blockedEncryptionTypes: ["SSE-C"]}],
+});"""))
+    result = preview(folder, "--json")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert judged(result)[1] == []
