@@ -22,6 +22,7 @@ from bucketguard.awsconfig.guard import Place, rule_set
 from bucketguard.awsconfig.template import template_body
 from bucketguard.components import EncryptionConfigRules
 from bucketguard.components.provider import new_provider
+from bucketguard.preview import invokes
 from bucketguard.settings import SettingsError
 
 TOKEN = "bucketguard:index:EncryptionConfigRules"
@@ -44,7 +45,7 @@ def test_account_scope_registers_one_rule_per_policy_with_the_generated_guard_te
                           "bucketguard-s3-kms-key-allowed", "bucketguard-s3-bucket-key-enabled", "bucketguard-s3-sse-c-blocked"}
     component = cap.by_name("enforce", TOKEN)
     # The lookups answer the account and region the rule's bare keys are bound to.
-    place = Place("123456789012", "us-east-1")
+    place = Place(invokes.DEFAULT_ACCOUNT_ID, invokes.DEFAULT_REGION)
     expected = {r.policy: r.policy_text for r in rule_set(audit_policy_config(POLICY_JSON, "x"), place).rules}
     for made in rules.values():
         assert made.parent == component.urn
