@@ -70,7 +70,7 @@ AWS_MANAGED_KEY_PATTERN = rf"^(?:{_ARN_PREFIX})?alias/aws/[a-zA-Z0-9/_-]{{0,246}
 def kms_key_form(value: str) -> str | None:
     """Which of the four KMS key identifier forms `value` is, or None when it is none of them."""
     for form, pattern in _KEY_PATTERNS.items():
-        if pattern.match(value):
+        if pattern.fullmatch(value):
             return form
     return None
 
@@ -134,10 +134,10 @@ def parse_kms_key(value: object) -> KmsKeyRef | None:
     """The parts of a key id, key ARN, alias name or alias ARN; None for anything else (unknowns too)."""
     if not isinstance(value, str) or is_unknown(value):
         return None
-    if _BARE.match(value):
+    if _BARE.fullmatch(value):
         kind: Literal["key", "alias"] = "alias" if value.startswith("alias/") else "key"
         return KmsKeyRef(None, None, None, kind, value)
-    match = _ARN.match(value)
+    match = _ARN.fullmatch(value)
     if match is None:
         return None
     partition, region, account, resource = match.groups()
@@ -223,7 +223,7 @@ def bucket_name_problem(name: str) -> str | None:
     """Why `name` breaks S3's general purpose bucket naming rules, or None when it is valid."""
     if not 3 <= len(name) <= 63:
         return f"must be 3 to 63 characters long (it has {len(name)})"
-    if not _BUCKET_CHARS.match(name):
+    if not _BUCKET_CHARS.fullmatch(name):
         return (
             "may contain only lowercase letters, digits, dots and hyphens, and must begin and end "
             "with a letter or digit"

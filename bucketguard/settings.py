@@ -160,7 +160,7 @@ class BucketConfig(EncryptionOverrides):
     @field_validator("name")
     @classmethod
     def _check_name(cls, value: str) -> str:
-        if not _LOGICAL_NAME.match(value):
+        if not _LOGICAL_NAME.fullmatch(value):
             raise ValueError(
                 "a logical name is 1-40 lowercase letters, digits or hyphens, starting with a letter"
             )

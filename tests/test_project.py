@@ -33,7 +33,7 @@ def test_config_defaults_stack_values_and_secure_keys(tmp_path: Path) -> None:
     [
         ("name: [", {}, True, "Pulumi.yaml: not valid YAML"),
         ("runtime: python\n", {}, True, "needs a 'name'"),
-        ("name: demo\nruntime: go\n", {}, True, "runtime is 'go': the offline preview runs Python and Node.js"),
+        ("name: demo\n", {}, True, "needs a 'runtime' (python, nodejs, ...)"),
         ("name: demo\nruntime: python\nmain: src/\n", {}, False, "the program"),
         ("name: demo\nruntime: python\n", {"a": "config: {}\n", "b": "config: {}\n"}, True,
          "Pulumi.dev.yaml: no such stack file (stacks here: Pulumi.a.yaml, Pulumi.b.yaml)"),

@@ -32,7 +32,7 @@ def test_a_bare_bucket_fails_the_test_with_the_report(pytester: pytest.Pytester)
     outcome.assert_outcomes(failed=1)
     text = outcome.stdout.str()
     assert "1 mandatory policy violation(s) in the bucketguard preview gate" in text
-    assert "[mandatory]  s3-bucket-encryption-declared  (aws:s3/bucket:Bucket: forgotten)" in text
+    assert "[mandatory]  s3-bucket-encryption-declared  (aws:s3:Bucket: forgotten)" in text
     assert "Policy violations: 1 mandatory" in text
     assert "Method not implemented" not in text  # grpc's log of the SDK's tolerated feature probe
 

@@ -304,3 +304,20 @@ def test_same_rules_treats_an_unknown_default_block_as_unknown() -> None:
     assert rules.same_rules([known], [EncryptionRule(True, "AES256")]) is True
     assert rules.same_rules([EncryptionRule(None)], [EncryptionRule(None)]) is None
     assert rules.same_rules([known], [EncryptionRule(True, "aws:kms")]) is False
+
+
+@pytest.mark.parametrize("value", [
+    "1234abcd-12ab-34cd-56ef-1234567890ab\n", "alias/data\n",
+    "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab\n",
+    "arn:aws:kms:eu-west-1:123456789012:alias/data\n",
+])
+def test_a_key_identifier_with_a_trailing_newline_is_no_identifier(value: str) -> None:
+    # Python's `$` also matches before a final newline; S3 and Guard's regexes do not.
+    assert rules.kms_key_form(value) is None
+    assert rules.parse_kms_key(value) is None
+    assert not rules.kms_key_matches(value, value.rstrip("\n"), account="123456789012", region="eu-west-1",
+                                     partition="aws")
+
+
+def test_a_bucket_name_with_a_trailing_newline_is_refused() -> None:
+    assert rules.bucket_name_problem("acme-data\n") is not None

@@ -70,7 +70,7 @@ def fix_policy(partition: str = "aws", buckets: Sequence[str] | None = None) -> 
     `*` and `?` allowed)."""
     policy = _fill(document("audit-fix-policy.json"), "PARTITION", _check_partition(partition))
     if buckets is not None:
-        bad = [b for b in buckets if not _BUCKET_PATTERN.match(b)]
+        bad = [b for b in buckets if not _BUCKET_PATTERN.fullmatch(b)]
         if bad or not buckets:
             raise ValueError(f"bucket names or patterns must be 1-63 of a-z 0-9 . - * ? (got {bad or list(buckets)!r})")
         for statement in policy["Statement"]:

@@ -65,11 +65,11 @@ class Place:
     partition: str | None = None  # None: the region's (rules.partition_of_region)
 
     def __post_init__(self) -> None:
-        if not _ACCOUNT.match(self.account):
+        if not _ACCOUNT.fullmatch(self.account):
             raise ConfigRulesError(f"account {self.account!r} is not a 12-digit AWS account id")
-        if not _REGION.match(self.region):
+        if not _REGION.fullmatch(self.region):
             raise ConfigRulesError(f"region {self.region!r} is not an AWS region name")
-        if self.partition is not None and not _PARTITION.match(self.partition):
+        if self.partition is not None and not _PARTITION.fullmatch(self.partition):
             raise ConfigRulesError(f"partition {self.partition!r} is not an AWS partition")
 
     @property

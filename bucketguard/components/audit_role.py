@@ -84,14 +84,14 @@ class AuditRole(pulumi.ComponentResource):
         where = f"AuditRole({name!r})"
         check_arg_names(where, args, AuditRoleArgs)
         account = args.get("audit_account_id")
-        if not isinstance(account, str) or not _ACCOUNT_ID.match(account):
+        if not isinstance(account, str) or not _ACCOUNT_ID.fullmatch(account):
             raise SettingsError(f"{where}: audit_account_id must be a 12-digit AWS account id (got {account!r})")
         role_name = args.get("role_name", DEFAULT_ROLE_NAME)
-        if not isinstance(role_name, str) or not _ROLE_NAME.match(role_name):
+        if not isinstance(role_name, str) or not _ROLE_NAME.fullmatch(role_name):
             raise SettingsError(f"{where}: role_name {role_name!r} is not an IAM role name "
                                 "(1-64 letters, digits and +=,.@_-)")
         external_id = args.get("external_id")
-        if external_id is not None and (not isinstance(external_id, str) or not _EXTERNAL_ID.match(external_id)):
+        if external_id is not None and (not isinstance(external_id, str) or not _EXTERNAL_ID.fullmatch(external_id)):
             raise SettingsError(f"{where}: external_id must be 2-1224 letters, digits and +=,.@:/- (got {external_id!r})")
         if external_id is None and _check_bool(where, args, "require_external_id", True):
             raise SettingsError(
@@ -100,7 +100,7 @@ class AuditRole(pulumi.ComponentResource):
                 "to --external-id), or require_external_id=False to trust the audit account without one")
         principals = _check_strings(where, args, "trusted_principal_arns")
         for arn in principals or ():
-            match = _PRINCIPAL_ARN.match(arn)
+            match = _PRINCIPAL_ARN.fullmatch(arn)
             if not match:
                 raise SettingsError(f"{where}: trusted_principal_arns: {arn!r} is not a role or user ARN "
                                     "(arn:aws:iam::ACCOUNT:role/NAME)")
@@ -109,7 +109,7 @@ class AuditRole(pulumi.ComponentResource):
                                     f"not the audit account {account}; name principals of the audit account")
         organization_id = args.get("organization_id")
         if organization_id is not None and (not isinstance(organization_id, str)
-                                            or not audit_iam.ORGANIZATION_ID.match(organization_id)):
+                                            or not audit_iam.ORGANIZATION_ID.fullmatch(organization_id)):
             raise SettingsError(f"{where}: organization_id must be an AWS Organizations id like "
                                 f"'o-a1b2c3d4e5' (got {organization_id!r})")
         enable_fix = _check_bool(where, args, "enable_fix", False)

@@ -469,7 +469,9 @@ class Deployment:
                 property_dependencies[key] = list(dict.fromkeys(property_dependencies.get(key, []) + sorted(found)))
 
         urn = self.urn(type_token, name, parent)
-        self.claim_urn(urn)
+        constructing = remote and self.construct is not None
+        if not constructing:  # a constructed component's URN is claimed by the provider's own registration
+            self.claim_urn(urn)
         with self._lock:
             if request.transforms:
                 self.transforms_by_urn[urn] = list(request.transforms)
@@ -479,10 +481,12 @@ class Deployment:
             provider = options.provider or self.default_provider(type_token.split(":")[0], options.version, urn)
         elif not custom:
             provider = options.provider  # kept for children to inherit, never sent for a component
-        if remote and self.construct is not None:  # source_eval.go: the provider's Construct registers it
+        if constructing:  # source_eval.go: the provider's Construct registers it (no step of its own here)
+            assert self.construct is not None
             constructed = self.construct(self, request, properties, options, provider)
             if constructed is not None:
                 return constructed
+            self.claim_urn(urn)
 
         inputs = engine.downgrade(returned)
         if type_token.startswith(PROVIDER_PREFIX) and options.version:
