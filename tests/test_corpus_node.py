@@ -30,11 +30,14 @@ class Verdict:
     code: int
     mandatory: list[tuple[str, str, str]]  # (policy, resource type, resource name)
     env: dict[str, str] = field(default_factory=dict)
+    args: tuple[str, ...] = ()
 
 
 VERDICTS = [
     Verdict("aws-ts-s3-folder", 1, [(DECLARED, BUCKET, "s3-website-bucket")]),
-    Verdict("aws-ts-netlify-cms", 1, [(DECLARED, BUCKET, "contentBucket"), (DECLARED, BUCKET, "requestLogs")]),
+    # getZone's zoneId pinned, as the unverifiable line asks (a Node.js program's reads cannot be seen).
+    Verdict("aws-ts-netlify-cms", 1, [(DECLARED, BUCKET, "contentBucket"), (DECLARED, BUCKET, "requestLogs")],
+            args=("--invoke-answers", str(ROOT / "tests" / "data" / "netlify-cms-invoke-answers.json"))),
     Verdict("aws-ts-twitter-athena", 0, [], {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}),
     Verdict("aws-js-s3-folder", 1, [(DECLARED, BUCKET_V2, "s3-website-bucket")]),
     Verdict("aws-js-s3-folder-component", 1, [(DECLARED, BUCKET_V2, "pulumi-static-site")]),
@@ -63,7 +66,7 @@ def judged(result: subprocess.CompletedProcess[str]) -> tuple[dict[str, Any], li
 def test_verdict(tmp_path: Path, verdict: Verdict) -> None:
     folder = stage(CORPUS / verdict.program, tmp_path / verdict.program)
     before = files(folder)
-    result = preview(folder, "--json", env=verdict.env)
+    result = preview(folder, "--json", *verdict.args, env=verdict.env)
     assert result.returncode == verdict.code, result.stdout[-3000:] + result.stderr[-3000:]
     document, mandatory = judged(result)
     assert mandatory == sorted(verdict.mandatory)
@@ -74,7 +77,8 @@ def test_verdict(tmp_path: Path, verdict: Verdict) -> None:
     if verdict.program == "aws-ts-netlify-cms":  # getZone(...).zoneId feeds both Records' required zoneId
         records = {r["name"] for r in document["resources"] if r["type"] == "aws:route53/record:Record"}
         assert records == {"cms.example.com", "cms.example.com-validation"}
-        assert "zoneId" in document["summary"]["placeholderInvokes"]["aws:route53/getZone:getZone"]
+        made_up = document["summary"]["placeholderInvokes"]["aws:route53/getZone:getZone"]
+        assert "zoneId" not in made_up and "nameServers" in made_up  # the pinned field, and the others
         assert "Syncing contents from local disk" in " ".join(document["programOutput"])  # kept out of stdout
     if verdict.program == "aws-ts-twitter-athena":
         assert document["summary"]["undecryptedSecrets"] == []
@@ -88,14 +92,25 @@ def test_verdict(tmp_path: Path, verdict: Verdict) -> None:
     assert files(folder) == before  # nothing of bucketguard written to the program's folder
 
 
-def test_secure_values_without_the_passphrase_are_placeholders(tmp_path: Path) -> None:
+def test_secure_values_without_the_passphrase_are_placeholders_and_unverifiable(tmp_path: Path) -> None:
     folder = stage(CORPUS / "aws-ts-twitter-athena", tmp_path / "athena")
     result = preview(folder, "--json")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # Given to a Node.js program as placeholders, whose reads the preview cannot see: no verdict without them.
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
     assert judged(result)[0]["summary"]["undecryptedSecrets"] == [
         "aws-ts-twitter-athena:twitterAccessTokenSecret", "aws-ts-twitter-athena:twitterConsumerSecret"]
+    assert "secure config aws-ts-twitter-athena:twitterAccessTokenSecret could not be decrypted" in result.stderr
+    assert "PULUMI_CONFIG_PASSPHRASE" in result.stderr
     wrong = preview(folder, env={"PULUMI_CONFIG_PASSPHRASE": "not-the-passphrase"})
     assert wrong.returncode == 2 and "incorrect passphrase" in wrong.stderr
+
+
+def test_a_lookup_a_node_program_gets_made_up_is_unverifiable_until_pinned(tmp_path: Path) -> None:
+    folder = stage(CORPUS / "aws-ts-netlify-cms", tmp_path / "netlify")
+    result = preview(folder, "--json")
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-3000:]
+    line = next(x for x in result.stderr.splitlines() if x.startswith("bucketguard: unverifiable:"))
+    assert "aws:route53/getZone:getZone" in line and "--invoke-answers FILE" in line
 
 
 def test_the_typescript_program_with_its_bucket_encrypted_passes(tmp_path: Path) -> None:

@@ -307,3 +307,28 @@ def test_bad_runtime_options_stop_with_one_line(tmp_path: Path, options: dict[st
     assert result.returncode == 2
     [line] = result.stderr.strip().splitlines()
     assert message in line and "Pulumi.yaml" in line
+
+
+def test_a_verdict_resting_on_a_made_up_answer_of_a_node_program_is_unverifiable(tmp_path: Path) -> None:
+    """The Python shim sees a program read a made-up value; JavaScript strings cannot be marked that way, so
+    a made-up answer handed to a Node.js program makes the verdict unverifiable until it is pinned."""
+    folder = stage(PROGRAMS / "ts-branch-on-account", tmp_path / "branch", NODE_DEPS)
+    made_up = preview(folder, "--json")
+    assert made_up.returncode == 2, made_up.stdout[-2000:] + made_up.stderr[-2000:]
+    assert document_of(made_up)["summary"]["passed"] is False
+    line = next(x for x in made_up.stderr.splitlines() if x.startswith("bucketguard: unverifiable:"))
+    assert "aws:index/getCallerIdentity:getCallerIdentity" in line and "aws:allowedAccountIds" in line
+    # The account alone leaves the caller's ARN and user id made up: still unverifiable, and it says so.
+    (folder / "Pulumi.dev.yaml").write_text(yaml.safe_dump(
+        {"config": {"aws:region": "eu-west-1", "aws:allowedAccountIds": ["111122223333"]}}))
+    partly = preview(folder, "--json")
+    assert partly.returncode == 2 and "getCallerIdentity arn, userId made up" in partly.stderr
+    # Pinned, the program's own verdict: production's bucket has no encryption declared.
+    answers = tmp_path / "answers.json"
+    for account, code in (("111122223333", 1), ("444455556666", 0)):
+        answers.write_text(json.dumps({"aws:index/getCallerIdentity:getCallerIdentity": {
+            "accountId": account, "arn": f"arn:aws:iam::{account}:role/ci", "userId": "AROAEXAMPLE:ci"}}))
+        pinned = preview(folder, "--json", "--invoke-answers", answers)
+        assert pinned.returncode == code, pinned.stdout[-2000:] + pinned.stderr[-2000:]
+        expected = [(DECLARED, "aws:s3/bucket:Bucket", "data")] if code else []
+        assert mandatory(document_of(pinned)) == expected

@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -196,6 +196,36 @@ def unverifiable_reads(reads: list[MadeUpRead], context: InvokeContext, secret_r
             how += " or the stack's aws:region"
         lines.append(f"{token} {result_field} is made up offline and {seen}: what it registers may differ; "
                      f"pin it with {how}")
+    return lines
+
+
+def unobserved_made_up(made_up_answers: Mapping[str, list[str]], placeholder_invokes: Mapping[str, list[str]],
+                       undecrypted: Sequence[str], context: InvokeContext, secret_reason: str | None = None) -> list[str]:
+    """One line per made-up value handed to a program whose reads the preview cannot observe (a Node.js
+    program: JavaScript strings cannot be marked the way the Python shim marks them), so the verdict
+    cannot rest on it whichever way the program used it: unverifiable until pinned. An invoke the user
+    pinned (any of its fields, in `--invoke-answers`) is the user's answer: its other fields are placeholders
+    the user accepted."""
+    lines = []
+    fields_by_token: dict[str, list[str]] = {}
+    for token, fields in (*made_up_answers.items(), *placeholder_invokes.items()):
+        if token in context.pinned:
+            continue
+        fields_by_token.setdefault(token, [])
+        fields_by_token[token] += [f for f in fields if f not in fields_by_token[token]]
+    for token, fields in sorted(fields_by_token.items()):
+        how = (f'--invoke-answers FILE with {{"{token}": {{"{fields[-1]}": ...}}}} (the fields the program '
+               "uses; the others stay placeholders)")
+        if context.account_made_up and set(fields) & {"accountId", "id", "arn", "userId", "owner", "ownerId"}:
+            how += " or the stack's aws:allowedAccountIds"
+        if context.region_made_up and set(fields) & {"region", "name", "partition", "id", "endpoint", "names"}:
+            how += " or the stack's aws:region"
+        lines.append(f"{token} {', '.join(fields)} made up offline and given to a Node.js program, whose reads of it "
+                     f"the offline preview cannot see: what it registers may depend on it; pin it with {how}")
+    for key in undecrypted:
+        lines.append(f"secure config {key} could not be decrypted ({secret_reason or 'no passphrase'}) and was given "
+                     "to a Node.js program, whose reads of it the offline preview cannot see; set "
+                     "PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) to the stack's passphrase")
     return lines
 
 

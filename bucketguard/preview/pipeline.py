@@ -116,6 +116,10 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                                                     if (f := invokes.made_up_fields(t, invoke_context))}
                 made_up_reads = invokes.unverifiable_reads(invokes.read_made_up_reads(reads_report), invoke_context,
                                                            runtime_config.reason, project.folder)
+                if isinstance(interpreter, NodeRuntime):
+                    made_up_reads += invokes.unobserved_made_up(
+                        streamed.capture.made_up_answers, streamed.capture.placeholder_invokes,
+                        runtime_config.undecrypted, invoke_context, runtime_config.reason)
             except PackError as error:
                 raise Broken(str(error)) from None
             if streamed.error is not None:
