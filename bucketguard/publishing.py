@@ -1,7 +1,7 @@
 """Prepare the folder `pulumi policy publish` uploads, and compute exactly what it would upload.
 
 `./run pack [DIR]` (`bucketguard.cli.pack`) builds bucketguard's wheel and writes a pack folder that
-installs on a machine that has only that folder (../shared/ENGINE.md, "Publishing a pack"):
+installs on a machine that has only that folder (docs/engine.md, "Publishing a pack"):
 PulumiPolicy.yaml with `virtualenv: venv` (inside the folder), the thin `__main__.py`, the wheel
 under `wheels/`, and a requirements.txt that pins the pack's whole dependency closure from
 constraints.txt and names the wheel by relative path (the language host runs pip from the folder).

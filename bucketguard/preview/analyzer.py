@@ -1,6 +1,6 @@
 """Start a Python policy pack and drive it over the analyzer gRPC protocol, as the engine does.
 
-Sequence (../shared/ENGINE.md): start `<python> -u -m pulumi.policy <engine> <pack dir>` in the pack
+Sequence (docs/engine.md): start `<python> -u -m pulumi.policy <engine> <pack dir>` in the pack
 dir with the PULUMI_* environment, read the port line, Handshake (UNIMPLEMENTED is tolerated),
 ConfigureStack, GetPluginInfo, GetAnalyzerInfo, Configure (schema defaults, then the pack's initial
 config, then the user's file, validated against each policy's schema), then Remediate + Analyze per

@@ -1,6 +1,6 @@
 """What the engine and providers do to a resource during a preview, reproduced offline.
 
-Facts from ../shared/ENGINE.md (pulumi 3.27x, pulumi-aws 7.5x): Check fills autonames (a bucket
+Facts from docs/engine.md (pulumi 3.27x, pulumi-aws 7.5x): Check fills autonames (a bucket
 name is the lowercased logical name, `-`, 7 random hex characters), `__`-prefixed keys are dropped
 before the analyzer sees inputs, and the planned state of a new resource has its computed outputs
 unknown; an unset optional+computed block is unknown; when a nested input is unknown the whole
