@@ -26,5 +26,5 @@ def run(args: argparse.Namespace) -> int:
 
     packs = choose_packs(args.policy_packs, args.pack_configs)
     result = analyze_state(AnalyzeRequest(state=args.state, stack=args.stack, project=args.project, packs=packs))
-    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
+    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root)
     return exit_code(result.passed)

@@ -110,7 +110,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                     invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
                     extra_env={**environment_variables, **invoke_context.shim_environment(
                         placeholder_report, reads_report, runtime_config.undecrypted)},
-                    construct=components.construct)
+                    construct=components.construct, timeout=request.timeout)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
                 streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
                                                     if (f := invokes.made_up_fields(t, invoke_context))}
