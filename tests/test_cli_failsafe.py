@@ -178,3 +178,29 @@ def test_an_audit_of_an_endpoint_that_is_down_says_it_is_retrying() -> None:
     assert f"http://127.0.0.1:{port} did not answer or asked to slow down; botocore is retrying" in first
     assert process.returncode == 143
     assert "Traceback" not in rest
+
+
+@pytest.mark.parametrize(("setting", "words"), [
+    ("aws:region: [us-east-1]", ["aws:region", "must be a region name (a string), not list"]),
+    ("aws:region: us-east", ["aws:region", "'us-east' is not an AWS region name"]),
+    ("aws-native:region: 42", ["aws-native:region", "not int"]),
+    ("aws:allowedAccountIds: notanid", ["aws:allowedAccountIds", "12-digit account ids"]),
+])
+def test_provider_config_of_the_wrong_shape_is_one_line_and_exit_2(tmp_path: Path, setting: str,
+                                                                  words: list[str]) -> None:
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text(f"name: shapes\nruntime:\n  name: python\n  options:\n    virtualenv: {VENV}\n")
+    (program / "Pulumi.dev.yaml").write_text(f"config:\n  {setting}\n")
+    (program / "__main__.py").write_text("import pulumi\n")
+    one_line_exit_2(bucketguard("preview", program), "Pulumi.dev.yaml", *words)
+
+
+def test_provider_config_of_the_right_shape_passes(tmp_path: Path) -> None:
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text(f"name: shapes\nruntime:\n  name: python\n  options:\n    virtualenv: {VENV}\n")
+    (program / "Pulumi.dev.yaml").write_text('config:\n  aws:region: cn-north-1\n  aws:allowedAccountIds: ["123456789012"]\n')
+    (program / "__main__.py").write_text("import pulumi\n")
+    result = bucketguard("preview", program)
+    assert result.returncode == 0, result.stderr

@@ -28,6 +28,7 @@ from bucketguard.preview.session import run_program_streaming
 from bucketguard.preview.steps import Prior
 from bucketguard.pulumi_files.project import (
     ProjectError,
+    check_provider_config,
     config_for_runtime,
     load_project,
     pinned_environments,
@@ -58,6 +59,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
         if refused is not None:
             raise Broken(refused)
         environment_variables = pinned_environments(project, request.environment_values)
+        check_provider_config(project)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(request.invoke_answers) if request.invoke_answers else {}
         for component_type in request.trusted_components:

@@ -280,3 +280,39 @@ def pinned_environments(project: Project, values_file: Path | None) -> dict[str,
     if not isinstance(values, dict):
         raise ProjectError(f"{values_file}: must map each environment to its `esc env open` output")
     return apply_environment_values(project, values)
+
+
+_REGION_KEYS = ("aws:region", "aws-native:region")
+_ACCOUNT_LIST_KEYS = ("aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws-native:allowedAccountIds")
+
+
+def aws_region_problem(region: Any) -> str | None:
+    """Why `region` is not an AWS region name (botocore's partition data: each partition's regionRegex), or None."""
+    from botocore.loaders import Loader
+
+    if not isinstance(region, str):
+        return f"must be a region name (a string), not {type(region).__name__}"
+    partitions = Loader().load_data("partitions")["partitions"]
+    if any(re.match(p["regionRegex"], region) for p in partitions):
+        return None
+    return f"{region!r} is not an AWS region name (e.g. us-east-1, eu-west-1, cn-north-1, us-gov-west-1)"
+
+
+def check_provider_config(project: Project) -> None:
+    """The provider settings the preview reads have the shape the provider takes, or ProjectError
+    naming the stack file, the key, the value and the fix."""
+    where = project.stack_file or project.folder / "Pulumi.yaml"
+    for key in _REGION_KEYS:
+        if key in project.config and (problem := aws_region_problem(project.config[key])) is not None:
+            raise ProjectError(f"{where}: {key}: {problem}; set `{key}: us-east-1`")
+    for key in _ACCOUNT_LIST_KEYS:
+        value = project.config.get(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = [value]
+        if value is not None and not (isinstance(value, list) and all(
+                isinstance(v, str | int) and re.fullmatch(r"\d{12}", str(v)) for v in value)):
+            raise ProjectError(f"{where}: {key}: {project.config[key]!r} must be a list of 12-digit account ids, "
+                               f'e.g. `{key}: ["123456789012"]`')
