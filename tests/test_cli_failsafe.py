@@ -204,3 +204,41 @@ def test_provider_config_of_the_right_shape_passes(tmp_path: Path) -> None:
     (program / "__main__.py").write_text("import pulumi\n")
     result = bucketguard("preview", program)
     assert result.returncode == 0, result.stderr
+
+
+def project_folder(tmp_path: Path, main: str, project: str | None = None) -> Path:
+    program = tmp_path / "hints"
+    program.mkdir()
+    (program / "Pulumi.yaml").write_text(project if project is not None else
+                                         f"name: hints\nruntime:\n  name: python\n  options:\n    virtualenv: {VENV}\n")
+    (program / "__main__.py").write_text(main)
+    return program
+
+
+def test_a_syntax_error_is_located_in_the_users_file(tmp_path: Path) -> None:
+    program = project_folder(tmp_path, "import pulumi\nx = (\n")
+    result = bucketguard("preview", program)
+    one_line_exit_2(result, f"{program / '__main__.py'}:2: SyntaxError: '(' was never closed")
+    assert "frozen" not in result.stderr
+
+
+def test_a_run_error_without_a_stack_file_blames_no_stack_file(tmp_path: Path) -> None:
+    program = project_folder(tmp_path, "import pulumi\nraise pulumi.RunError('region missing')\n")
+    result = bucketguard("preview", program)
+    one_line_exit_2(result, "no stack file for dev", "region missing")
+    assert "Pulumi.dev.yaml" not in result.stderr
+
+
+def test_a_bad_pulumi_yaml_is_one_line_at_its_line(tmp_path: Path) -> None:
+    program = project_folder(tmp_path, "import pulumi\n", project="name: hints\nruntime: [python\n")
+    result = bucketguard("preview", program)
+    one_line_exit_2(result, f"{program / 'Pulumi.yaml'}:3:1: not valid YAML")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_no_install_hint_where_install_cannot_help(tmp_path: Path) -> None:
+    program = project_folder(tmp_path, "import pulumi\n", project="name: hints\nruntime: python\n")
+    result = bucketguard("preview", program, env=environment(PULUMI_PYTHON_CMD="/usr/bin/python3"))
+    one_line_exit_2(result, "cannot import the Pulumi SDK", "/usr/bin/python3 -m pip install pulumi",
+                    "set runtime.options.virtualenv")
+    assert "`pulumi install`, or rerun with --install" not in result.stderr

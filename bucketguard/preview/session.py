@@ -51,10 +51,18 @@ def program_error(result: Mapping[str, Any], project: Project, python: str) -> s
     """One line for a program that failed, from what the shim reported."""
     kind, message, where = result.get("type", ""), result.get("message", ""), result.get("where", "")
     if kind == "MissingSDK":
-        return (f"{python} cannot import the Pulumi SDK ({message}); install the program's dependencies into its "
-                "environment (`pulumi install`, or rerun with --install)")
+        # --install creates a virtualenv or runs uv/poetry; a program on PATH's python has none to create.
+        creates = bool(project.runtime_options.get("virtualenv")) or project.runtime_options.get("toolchain") in (
+            "uv", "poetry")
+        fix = ("`pulumi install`, or rerun with --install" if creates else
+               f"`{python} -m pip install pulumi` and the program's requirements, or set runtime.options.virtualenv "
+               f"in {project.folder / 'Pulumi.yaml'} and rerun with --install")
+        return f"{python} cannot import the Pulumi SDK ({message}); install the program's dependencies ({fix})"
     if kind == "RunError":
-        return f"{project.main} stopped (stack config: {project.folder / f'Pulumi.{project.stack}.yaml'}): {message}"
+        config = f"stack config: {project.stack_file}" if project.stack_file else f"no stack file for {project.stack}"
+        return f"{project.main} stopped ({config}): {message}"
+    if kind == "SyntaxError" and where:
+        return f"{where}: SyntaxError: {message}; fix the program's syntax"
     if kind == "SystemExit":
         return f"{project.main}: {message}"
     at = f" at {where}" if where else ""

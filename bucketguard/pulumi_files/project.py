@@ -120,7 +120,13 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise ProjectError(f"{path}: not found") from None
     except yaml.YAMLError as error:
-        raise ProjectError(f"{path}: not valid YAML: {error}") from None
+        # One line at the user's file and line (PyYAML's own text spans several, at "<unicode string>").
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        context = getattr(error, "context", None)
+        raise ProjectError(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+                           + "; fix the YAML syntax there") from None
 
 
 def _full_key(project: str, key: str) -> str:
