@@ -242,3 +242,11 @@ def test_no_install_hint_where_install_cannot_help(tmp_path: Path) -> None:
     one_line_exit_2(result, "cannot import the Pulumi SDK", "/usr/bin/python3 -m pip install pulumi",
                     "set runtime.options.virtualenv")
     assert "`pulumi install`, or rerun with --install" not in result.stderr
+
+
+def test_a_bad_allowed_kms_key_names_the_forms_not_the_regex(tmp_path: Path) -> None:
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowedKmsKeys": ["not-a-key"]}}))
+    result = bucketguard("preview", BARE, "--policy-pack-config", config)
+    one_line_exit_2(result, "allowedKmsKeys.0: 'not-a-key' is not in the expected form", "alias/NAME")
+    assert "(?:" not in result.stderr and "[0-9a-f]" not in result.stderr
