@@ -250,3 +250,16 @@ def test_a_bad_allowed_kms_key_names_the_forms_not_the_regex(tmp_path: Path) -> 
     result = bucketguard("preview", BARE, "--policy-pack-config", config)
     one_line_exit_2(result, "allowedKmsKeys.0: 'not-a-key' is not in the expected form", "alias/NAME")
     assert "(?:" not in result.stderr and "[0-9a-f]" not in result.stderr
+
+
+@pytest.mark.parametrize("field", ["Value", "value"])
+def test_a_misspelt_invoke_answer_field_is_refused(tmp_path: Path, field: str) -> None:
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"aws:ssm/getParameter:getParameter": {field: "30"}}))
+    result = bucketguard("preview", ROOT / "tests" / "programs" / "lookups", "--invoke-answers", answers, "--json")
+    if field == "value":  # the right name: pinned, not made up
+        assert result.returncode == 0, result.stderr
+        assert "value" not in json.loads(result.stdout)["summary"]["placeholderInvokes"][
+            "aws:ssm/getParameter:getParameter"]
+    else:
+        one_line_exit_2(result, "aws:ssm/getParameter:getParameter.Value", "rename it to 'value'")

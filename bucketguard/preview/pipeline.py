@@ -9,7 +9,7 @@ multi-language components and of the state → the result (printed by `bucketgua
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,24 @@ def read_stack_reference_outputs(given: Path | Mapping[str, Mapping[str, Any]] |
         where = given if isinstance(given, Path) else "stack reference outputs"
         raise Broken(f'{where}: must map stack names to their outputs, e.g. {{"acme/net/prod": {{"vpcId": "vpc-1"}}}}')
     return {str(k): dict(v) for k, v in data.items()}
+
+
+def misspelt_pin(pinned: Mapping[str, Mapping[str, Any]], placeholders: Mapping[str, Sequence[str]],
+                 source: Path | None) -> str | None:
+    """A pinned answer's field that differs only in case or separators from a declared field that got a
+    placeholder instead (`zoneID` or `zone_id` pinned, `zoneId` made up): the pin was meant for it.
+    Two fields of one result never differ only so, so a right pin is never refused."""
+    def norm(name: str) -> str:
+        return name.replace("_", "").replace("-", "").lower()
+    for token, fields in pinned.items():
+        made_up = {norm(f): f for f in placeholders.get(token, ())}
+        for name in fields:
+            meant = made_up.get(norm(name))
+            if meant is not None and meant != name:
+                return (f"{source or '--invoke-answers'}: {token}.{name}: the result of {token} has no field "
+                        f"{name!r}, so {meant!r} was made up; rename it to {meant!r} (camelCase, as the provider "
+                        "returns it)")
+    return None
 
 
 def run_preview(request: PreviewRequest) -> PreviewResult:
@@ -114,6 +132,9 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                         placeholder_report, reads_report, runtime_config.undecrypted)},
                     construct=components.construct, timeout=request.timeout)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
+                misspelt = misspelt_pin(pinned, streamed.capture.placeholder_invokes, request.invoke_answers)
+                if misspelt is not None and streamed.error is None:
+                    raise Broken(misspelt)
                 streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
                                                     if (f := invokes.made_up_fields(t, invoke_context))}
                 made_up_reads = invokes.unverifiable_reads(invokes.read_made_up_reads(reads_report), invoke_context,
