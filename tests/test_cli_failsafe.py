@@ -263,3 +263,32 @@ def test_a_misspelt_invoke_answer_field_is_refused(tmp_path: Path, field: str) -
             "aws:ssm/getParameter:getParameter"]
     else:
         one_line_exit_2(result, "aws:ssm/getParameter:getParameter.Value", "rename it to 'value'")
+
+
+def test_version_and_help_with_exit_codes_and_an_example() -> None:
+    from bucketguard import __version__
+
+    assert bucketguard("--version").stdout == f"bucketguard {__version__}\n"
+    for command in ("preview", "analyze", "audit"):
+        shown = bucketguard(command, "--help")
+        assert shown.returncode == 0
+        assert "exit codes:" in shown.stdout and "1    a mandatory rule failed" in shown.stdout
+        assert f"example:\n  {'pulumi stack export' if command == 'analyze' else 'bucketguard ' + command}" in shown.stdout
+
+
+def test_junit_report_and_quiet_output(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    junit = tmp_path / "report.xml"
+    result = bucketguard("preview", BARE, "--junit", junit, "--quiet")
+    assert result.returncode == 1
+    assert result.stdout == "Policy violations: 1 mandatory, 0 advisory: FAILED\n"
+    (suite,) = ET.parse(junit).getroot()
+    assert suite.get("failures") == "1"
+    (failed,) = [case for case in suite if case.find("failure") is not None]
+    assert failed.get("name") == "s3-bucket-encryption-declared"
+    assert "'forgotten'" in (failed.find("failure").text or "")  # type: ignore[union-attr]
+    broken = bucketguard("preview", tmp_path / "nowhere", "--junit", junit)
+    assert broken.returncode == 2
+    error = ET.parse(junit).getroot().find("testsuite/testcase/error")
+    assert error is not None and "no Pulumi.yaml here" in (error.get("message") or "")

@@ -10,6 +10,7 @@ from bucketguard.audit.models import AuditRequest
 from bucketguard.cli.common import exit_code, report_aws_retries
 
 HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
+EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --fix, or --plan FILE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

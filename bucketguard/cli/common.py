@@ -42,6 +42,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="what SARIF file paths are relative to (default: the git top level)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the text (auto: on a terminal, unless NO_COLOR is set)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
 
 
 def choose_packs(folders: list[Path] | None, config_paths: list[Path] | None) -> tuple[PolicyPack, ...]:
@@ -131,7 +133,7 @@ def run_failsafe(prog: str, run: Callable[[], int], on_broken: Callable[[str], N
         print(f"{prog}: error: {message}", file=sys.stderr)
         if on_broken is not None:
             on_broken(message)
-    except OSError:
+    except (OSError, Broken):  # the error report itself cannot be written: the line above says enough
         pass
     return EXIT_BROKEN
 

@@ -18,6 +18,7 @@ class Command(Protocol):
     """What each command module has: its help line, its arguments, and `run` (the exit code)."""
 
     HELP: str
+    EXAMPLE: str
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None: ...
     def run(self, args: argparse.Namespace) -> int: ...
@@ -39,7 +40,9 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--version", action="version", version=f"bucketguard {__version__}")
     commands = top.add_subparsers(dest="command", required=True)
     for name, module in COMMANDS.items():
-        module.add_arguments(commands.add_parser(name, help=module.HELP))
+        module.add_arguments(commands.add_parser(name, help=module.HELP, description=module.HELP,
+                                                 epilog=f"example:\n  {module.EXAMPLE}\n\n{EXIT_CODES}",
+                                                 formatter_class=argparse.RawDescriptionHelpFormatter))
     return top
 
 
@@ -48,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         check_output_file(getattr(args, "sarif", None), "--sarif")
+        check_output_file(getattr(args, "junit", None), "--junit")
         try:
             return COMMANDS[args.command].run(args)
         except ModuleNotFoundError as error:
@@ -63,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bucketguard.reports.sarif import failed_log, write_sarif
 
             write_sarif(args.sarif, failed_log(f"bucketguard {args.command}", message))
+        if getattr(args, "junit", None) is not None and not message.startswith("--junit"):
+            from bucketguard.reports.junit import write_failed_junit
+
+            write_failed_junit(args.junit, message)
 
     return run_failsafe("bucketguard", run, record)
 

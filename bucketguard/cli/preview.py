@@ -9,6 +9,7 @@ from bucketguard.cli.common import add_output_arguments, add_pack_arguments, cho
 from bucketguard.preview.models import PreviewRequest
 
 HELP = "run a Pulumi Python program and policy packs offline, like `pulumi preview --policy-pack`"
+EXAMPLE = "bucketguard preview . --stack dev --sarif preview.sarif --junit preview.xml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,5 +54,6 @@ def run(args: argparse.Namespace) -> int:
         environment_values=args.environment_values, component_providers=tuple(args.component_providers),
         timeout=args.timeout or None)
     result = run_preview(request)
-    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root)
+    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
+                 junit=args.junit, quiet=args.quiet)
     return exit_code(result.passed, unverifiable=bool(result.unverifiable))

@@ -282,19 +282,25 @@ _ASCII = str.maketrans({"✅": "OK", "❌": "X", "⚠": "!", "└": "`", "├": 
 
 
 def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str,
-                 sarif_root: Path | None = None) -> None:
+                 sarif_root: Path | None = None, junit: Path | None = None, quiet: bool = False) -> None:
     """Print the result as `--json` or text (colour: auto|always|never; ASCII icons where the terminal's
-    encoding has no ✅), and write `--sarif` if asked (`-`: to stdout, the text then goes to stderr)."""
+    encoding has no ✅; `quiet`: only the verdict line), and write `--sarif` (`-`: to stdout, the text then
+    goes to stderr) and `--junit` if asked."""
     if sarif is not None and as_json and str(sarif) == "-":
         raise Broken("--sarif - and --json both write to standard output; give --sarif a file")
     if sarif is not None:
         write_sarif(sarif, to_sarif(result, sarif_root or repository_root(result.base_dir)))
+    if junit is not None:
+        from bucketguard.reports.junit import write_junit
+
+        write_junit(junit, result)
     out = sys.stderr if sarif is not None and str(sarif) == "-" else sys.stdout
     if as_json:
         out.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
         text = render_text(result, color == "always" or (color == "auto" and out.isatty()
                                                          and not os.environ.get("NO_COLOR")))
+        text = text.rstrip("\n").splitlines()[-1] + "\n" if quiet else text
         out.write(text if _shows(out, "✅❌⚠└├│─") else text.translate(_ASCII))
     for reason in result.unverifiable:
         print(f"bucketguard: unverifiable: {reason}", file=sys.stderr)
