@@ -109,6 +109,12 @@ def resolve_policy_config(
                   "additionalProperties": False}
         errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(props), key=lambda e: list(e.path))
         if errors:
-            where = ".".join(str(p) for p in errors[0].path)
-            raise PolicyConfigError(f"{source}: {name}{'.' + where if where else ''}: {errors[0].message}")
+            first = errors[0]
+            where = ".".join(str(p) for p in first.path)
+            message = first.message
+            if first.validator == "pattern":  # the key's description, not the (long) regular expression
+                key = str(first.path[0]) if first.path else ""
+                hint = str(policy.schema.get(key, {}).get("description", ""))
+                message = f"{first.instance!r} is not in the expected form" + (f"; {hint}" if hint else "")
+            raise PolicyConfigError(f"{source}: {name}{'.' + where if where else ''}: {message}")
     return built

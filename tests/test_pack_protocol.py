@@ -393,7 +393,7 @@ def test_levels_can_be_changed_by_config() -> None:
         ({"s3-kms-key-allowed": {"allowStackKeys": "yes"}}, "s3-kms-key-allowed.allowStackKeys: 'yes' is not of type 'boolean'"),
         ({"s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["aes256"]}}, "'aes256' is not one of"),
         ({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_ARN, "corp-s3"]}},
-         "s3-kms-key-allowed.allowedKmsKeys.1: 'corp-s3' does not match"),
+         "s3-kms-key-allowed.allowedKmsKeys.1: 'corp-s3' is not in the expected form"),
         ({"s3-kms-key-allowd": "advisory"}, "'s3-kms-key-allowd' is not a policy of pack 'bucketguard'"),
         ({"all": "loud"}, "enforcementLevel 'loud' is not one of"),
     ],

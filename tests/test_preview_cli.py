@@ -128,9 +128,33 @@ def test_sarif_has_one_result_per_violation_at_the_program(tmp_path: Path) -> No
     (only,) = run["results"]
     assert only["ruleId"] == "s3-bucket-encryption-declared" and only["level"] == "error"
     location = only["locations"][0]
-    assert location["physicalLocation"]["artifactLocation"]["uri"] == "__main__.py"
+    # The line that made the bucket, relative to the repository (git top level): code scanning places it.
+    assert location["physicalLocation"] == {"artifactLocation": {"uri": "tests/programs/bare-bucket/__main__.py"},
+                                            "region": {"startLine": 6}}
     assert location["logicalLocations"][0]["name"] == "forgotten"
     assert run["tool"]["driver"]["rules"][only["ruleIndex"]]["id"] == only["ruleId"]
+    assert run["invocations"] == [{"executionSuccessful": True, "toolExecutionNotifications": []}]
+    # The same report from an identical run (fingerprints too), and paths relative to --sarif-root.
+    again = tmp_path / "again.sarif"
+    preview(PROGRAMS / "bare-bucket", "--sarif", again, "--sarif-root", PROGRAMS)
+    second = json.loads(again.read_text())["runs"][0]
+    assert second["results"][0]["partialFingerprints"] == only["partialFingerprints"] != {}
+    assert second["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
+        "bare-bucket/__main__.py"
+    to_stdout = preview(PROGRAMS / "bare-bucket", "--sarif", "-")
+    assert json.loads(to_stdout.stdout) == document
+    assert "Policy violations: 1 mandatory" in to_stdout.stderr
+
+
+def test_a_failed_run_overwrites_the_sarif_report_with_its_error(tmp_path: Path) -> None:
+    sarif = tmp_path / "out.sarif"
+    sarif.write_text(json.dumps({"version": "2.1.0", "runs": [{"results": []}]}))  # an older, passing report
+    result = preview(PROGRAMS / "invalid-config", "--sarif", sarif)
+    assert result.returncode == 2
+    (run,) = json.loads(sarif.read_text())["runs"]
+    (invocation,) = run["invocations"]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"] in result.stderr
 
 
 def test_sarif_validates_against_the_sarif_2_1_0_schema(tmp_path: Path) -> None:
@@ -192,3 +216,15 @@ def test_readme_first_command_runs_the_dev_stack() -> None:
     result = subprocess.run(["./run", "preview"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
+
+
+def test_json_has_a_schema_version_and_the_fields_the_readme_lists(tmp_path: Path) -> None:
+    import re
+
+    document = json.loads(preview(PROGRAMS / "bare-bucket", "--json").stdout)
+    assert document["schemaVersion"] == 1
+    readme = (ROOT / "README.md").read_text()
+    sentence = readme[readme.index("`--json` prints one document ("):]
+    sentence = sentence[:sentence.index(";")]
+    listed = set(re.findall(r"`(\w+)`", sentence)) - {"Diagnostics", "state", "plan", "json"}
+    assert listed == set(document)

@@ -31,7 +31,7 @@ def test_config_defaults_stack_values_and_secure_keys(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pulumi_yaml", "stacks", "main", "message"),
     [
-        ("name: [", {}, True, "Pulumi.yaml: not valid YAML"),
+        ("name: [", {}, True, "Pulumi.yaml:1:8: not valid YAML"),
         ("runtime: python\n", {}, True, "needs a 'name'"),
         ("name: demo\n", {}, True, "needs a 'runtime' (python, nodejs, ...)"),
         ("name: demo\nruntime: python\nmain: src/\n", {}, False, "the program"),

@@ -9,6 +9,7 @@ from bucketguard.cli.common import add_output_arguments, add_pack_arguments, cho
 from bucketguard.preview.models import AnalyzeRequest
 
 HELP = "judge a stack's exported state with policy packs, like `pulumi policy analyze --file`"
+EXAMPLE = "pulumi stack export --file state.json && bucketguard analyze --state state.json --stack dev"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,5 +27,6 @@ def run(args: argparse.Namespace) -> int:
 
     packs = choose_packs(args.policy_packs, args.pack_configs)
     result = analyze_state(AnalyzeRequest(state=args.state, stack=args.stack, project=args.project, packs=packs))
-    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
+    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
+                 junit=args.junit, quiet=args.quiet)
     return exit_code(result.passed)

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 from bucketguard.audit.models import AuditRequest
-from bucketguard.cli.common import exit_code
+from bucketguard.cli.common import exit_code, report_aws_retries
 
 HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
+EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --fix, or --plan FILE"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         external_id=args.external_id, accounts=tuple(args.accounts or ()), account_concurrency=args.account_concurrency,
         plan_file=args.plan, apply_file=args.apply, max_plan_age_hours=args.max_plan_age,
         show_progress=sys.stderr.isatty())
+    report_aws_retries("bucketguard audit", args.endpoint_url)
     result = run_audit(request)
     write_result(result, as_json=args.json, sarif=args.sarif)
     return exit_code(result.passed)

@@ -5,9 +5,16 @@ importing each other."""
 from __future__ import annotations
 
 import argparse
+import io
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from bucketguard.inputs import Broken
+from bucketguard.inputs import Broken as Broken  # re-exported: commands raise it
 from bucketguard.preview.models import PolicyPack
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
@@ -30,8 +37,13 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
-    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE (-: stdout)")
+    parser.add_argument("--sarif-root", type=Path, metavar="DIR",
+                        help="what SARIF file paths are relative to (default: the git top level)")
+    parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
+                        help="colour the text (auto: on a terminal, unless NO_COLOR is set)")
+    parser.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
 
 
 def choose_packs(folders: list[Path] | None, config_paths: list[Path] | None) -> tuple[PolicyPack, ...]:
@@ -42,3 +54,110 @@ def choose_packs(folders: list[Path] | None, config_paths: list[Path] | None) ->
     if len(paths) > len(chosen):
         raise Broken("more --policy-pack-config files than policy packs; give one per --policy-pack, in order")
     return tuple(PolicyPack(folder, paths[i] if i < len(paths) else None) for i, folder in enumerate(chosen))
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread as SIGINT raises KeyboardInterrupt, so that every `finally`
+    on the way out stops the program and the policy packs."""
+
+
+_SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report them
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # Further signals are ignored while the program and the packs are stopped.
+    for each in _SIGNAL_EXITS:
+        signal.signal(each, signal.SIG_IGN)
+    raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+
+
+def _plain_streams() -> None:
+    """Text the terminal's encoding cannot show is escaped instead of raising (the reports themselves
+    fall back to ASCII icons)."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse, before any work, an output file that cannot be written: in a missing folder, a folder itself."""
+    if path is None or str(path) == "-":
+        return
+    if path.is_dir():
+        raise Broken(f"{flag} {path}: is a folder; give a file name, e.g. {flag} {path / 'report.out'}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise Broken(f"{flag} {path}: the folder {parent} does not exist; create it first")
+    if not os.access(path if path.exists() else parent, os.W_OK):
+        raise Broken(f"{flag} {path}: not writable")
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line naming what failed: the file or the program, and why."""
+    what = error.filename if error.filename is not None else ""
+    reason = error.strerror or str(error)
+    if isinstance(error, FileNotFoundError) and what and not os.path.isabs(str(what)) and os.sep in str(what):
+        return (f"cannot run {what}: not found from the folder it runs in (a relative folder on PATH?); "
+                "put absolute folders on PATH")
+    return f"{what}: {reason}" if what else reason
+
+
+def run_failsafe(prog: str, run: Callable[[], int], on_broken: Callable[[str], None] | None = None) -> int:
+    """Run a command so that no failure looks like a violation (exit 1): bad input, an output that
+    cannot be written, a closed stdout, a missing executable are one line and exit 2; SIGINT and
+    SIGTERM stop it (and, through `finally`, what it started) with 130 and 143. `on_broken` records
+    the error in the command's reports (a SARIF run that failed)."""
+    _plain_streams()
+    for each in _SIGNAL_EXITS:
+        signal.signal(each, _stop)
+    message: str
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted (SIGINT); stopped", file=sys.stderr)
+        return _SIGNAL_EXITS[signal.SIGINT]
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM); stopped", file=sys.stderr)
+        return _SIGNAL_EXITS[signal.SIGTERM]
+    except BrokenPipeError:
+        # Whatever is still buffered cannot be written either: point stdout at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        message = "standard output was closed before the report was written (the reader of the pipe exited)"
+    except Broken as error:
+        message = str(error)
+    except OSError as error:
+        message = describe_os_error(error)
+    try:
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        if on_broken is not None:
+            on_broken(message)
+    except (OSError, Broken):  # the error report itself cannot be written: the line above says enough
+        pass
+    return EXIT_BROKEN
+
+
+class _RetryNotice(logging.Handler):
+    """Says on stderr that botocore is retrying (an endpoint that is down, throttling), at most every
+    10 s, instead of minutes of silence. botocore logs each retry it decides on at debug level
+    (botocore/retries/standard.py RetryHandler.needs_retry)."""
+
+    def __init__(self, prog: str, endpoint: str | None) -> None:
+        super().__init__(logging.DEBUG)
+        self.prog, self.endpoint, self.last = prog, endpoint or "AWS", -1e9
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.getMessage().startswith("Retry needed") or time.monotonic() - self.last < 10:
+            return
+        self.last = time.monotonic()
+        delay = record.args[0] if isinstance(record.args, tuple) and record.args else 0
+        print(f"{self.prog}: {self.endpoint} did not answer or asked to slow down; botocore is retrying "
+              f"(next attempt in {float(str(delay)):.1f} s, up to 10 attempts per call)", file=sys.stderr, flush=True)
+
+
+def report_aws_retries(prog: str, endpoint: str | None) -> None:
+    logger = logging.getLogger("botocore.retries.standard")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(_RetryNotice(prog, endpoint))

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bucketguard.cli.common import EXIT_BROKEN, EXIT_OK
+from bucketguard.cli.common import EXIT_OK, Broken, run_failsafe
 from bucketguard.publishing import SOURCE_ROOT, PublishingError, check_source_tree, default_pack_output, prepare_pack
 
 
@@ -24,16 +24,17 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        check_source_tree(args.source)
-        folder = prepare_pack(args.source, args.out_dir or default_pack_output(), python=args.python,
-                              with_virtualenv=not args.no_venv)
-    except PublishingError as error:
-        print(f"./run pack: error: {error}", file=sys.stderr)
-        return EXIT_BROKEN
-    print(folder)
-    return EXIT_OK
 
+    def run() -> int:
+        try:
+            check_source_tree(args.source)
+            folder = prepare_pack(args.source, args.out_dir or default_pack_output(), python=args.python,
+                                  with_virtualenv=not args.no_venv)
+        except PublishingError as error:
+            raise Broken(str(error)) from None
+        print(folder)
+        return EXIT_OK
+    return run_failsafe("./run pack", run)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,6 +9,7 @@ from bucketguard.cli.common import add_output_arguments, add_pack_arguments, cho
 from bucketguard.preview.models import PreviewRequest
 
 HELP = "run a Pulumi Python program and policy packs offline, like `pulumi preview --policy-pack`"
+EXAMPLE = "bucketguard preview . --stack dev --sarif preview.sarif --junit preview.xml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--component-provider", action="append", default=[], type=Path, dest="component_providers",
                         metavar="DIR", help="a Python component provider folder (PulumiPlugin.yaml) whose remote "
                                             "components are constructed offline; repeatable")
+    parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                        help="stop the program (exit 2) if it runs longer than this (default 600; 0: no limit)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
         invoke_answers=args.invoke_answers, trusted_components=tuple(args.trusted_components),
         trust_components_file=args.trust_components, state=args.state,
         stack_reference_outputs=args.stack_reference_outputs, install=args.install,
-        environment_values=args.environment_values, component_providers=tuple(args.component_providers))
+        environment_values=args.environment_values, component_providers=tuple(args.component_providers),
+        timeout=args.timeout or None)
     result = run_preview(request)
-    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color)
+    write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
+                 junit=args.junit, quiet=args.quiet)
     return exit_code(result.passed, unverifiable=bool(result.unverifiable))

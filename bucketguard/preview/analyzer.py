@@ -106,7 +106,8 @@ def read_pack_manifest(pack_dir: Path) -> tuple[str, str]:
             if candidate.exists():
                 return str(candidate), version
         raise PackError(f"{manifest}: virtualenv {folder} does not exist; create it (./run does for this project)")
-    return shutil.which("python3") or sys.executable, version
+    found = shutil.which("python3")  # absolute: the pack runs in its own folder, PATH may be relative
+    return os.path.abspath(found) if found else sys.executable, version
 
 
 def _struct(data: Mapping[str, Any]) -> struct_pb2.Struct:

@@ -57,6 +57,7 @@ class Registration:
     additional_secret_outputs: list[str] = field(default_factory=list)
     alias_urns: list[str] = field(default_factory=list)  # the aliases as URNs, as analyzers get them
     custom_timeouts: dict[str, float] = field(default_factory=dict)  # create/update/delete, seconds
+    source: tuple[str, int] | None = None  # (file URI, line) of the program's call that registered it
     deleted_with: str = ""
     protect_option: bool | None = None  # as set or inherited (children inherit it when unset)
     retain_option: bool | None = None

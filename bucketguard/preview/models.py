@@ -37,6 +37,7 @@ class PreviewRequest:
     install: bool = False  # create the program's missing virtualenv first, as `pulumi install` would
     component_providers: Sequence[Path] = ()  # Python component provider folders whose components are built offline
     environment_values: Path | None = None  # {"<env>": <`esc env open <env>` output>} for the stack's ESC imports
+    timeout: float | None = 600.0  # seconds the program may run (None: no limit)
 
 
 @dataclass(frozen=True)

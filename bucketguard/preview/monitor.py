@@ -555,6 +555,9 @@ class Deployment:
             protect_option=options.protect,
             retain_option=options.retain_on_delete,
             provider_config_known=config_known,
+            # Where the program made it: the SDK's first frame in user code (resource.py _get_source_position).
+            source=((request.sourcePosition.uri, request.sourcePosition.line)
+                    if request.HasField("sourcePosition") and request.sourcePosition.uri else None),
         )
         self._plan(registration, inputs)
         self.record(registration)

@@ -9,7 +9,7 @@ multi-language components and of the state → the result (printed by `bucketgua
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from bucketguard.preview.session import run_program_streaming
 from bucketguard.preview.steps import Prior
 from bucketguard.pulumi_files.project import (
     ProjectError,
+    check_provider_config,
     config_for_runtime,
     load_project,
     pinned_environments,
@@ -48,6 +49,24 @@ def read_stack_reference_outputs(given: Path | Mapping[str, Mapping[str, Any]] |
     return {str(k): dict(v) for k, v in data.items()}
 
 
+def misspelt_pin(pinned: Mapping[str, Mapping[str, Any]], placeholders: Mapping[str, Sequence[str]],
+                 source: Path | None) -> str | None:
+    """A pinned answer's field that differs only in case or separators from a declared field that got a
+    placeholder instead (`zoneID` or `zone_id` pinned, `zoneId` made up): the pin was meant for it.
+    Two fields of one result never differ only so, so a right pin is never refused."""
+    def norm(name: str) -> str:
+        return name.replace("_", "").replace("-", "").lower()
+    for token, fields in pinned.items():
+        made_up = {norm(f): f for f in placeholders.get(token, ())}
+        for name in fields:
+            meant = made_up.get(norm(name))
+            if meant is not None and meant != name:
+                return (f"{source or '--invoke-answers'}: {token}.{name}: the result of {token} has no field "
+                        f"{name!r}, so {meant!r} was made up; rename it to {meant!r} (camelCase, as the provider "
+                        "returns it)")
+    return None
+
+
 def run_preview(request: PreviewRequest) -> PreviewResult:
     """Run the program and the packs offline, as `pulumi preview --policy-pack` would; raises Broken
     (one line naming the file and the problem) when the program, its environment or a pack is broken."""
@@ -58,6 +77,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
         if refused is not None:
             raise Broken(refused)
         environment_variables = pinned_environments(project, request.environment_values)
+        check_provider_config(project)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(request.invoke_answers) if request.invoke_answers else {}
         for component_type in request.trusted_components:
@@ -110,8 +130,11 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                     invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
                     extra_env={**environment_variables, **invoke_context.shim_environment(
                         placeholder_report, reads_report, runtime_config.undecrypted)},
-                    construct=components.construct)
+                    construct=components.construct, timeout=request.timeout)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
+                misspelt = misspelt_pin(pinned, streamed.capture.placeholder_invokes, request.invoke_answers)
+                if misspelt is not None and streamed.error is None:
+                    raise Broken(misspelt)
                 streamed.capture.made_up_answers = {t: f for t in streamed.capture.invoked
                                                     if (f := invokes.made_up_fields(t, invoke_context))}
                 made_up_reads = invokes.unverifiable_reads(invokes.read_made_up_reads(reads_report), invoke_context,

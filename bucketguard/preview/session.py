@@ -51,10 +51,18 @@ def program_error(result: Mapping[str, Any], project: Project, python: str) -> s
     """One line for a program that failed, from what the shim reported."""
     kind, message, where = result.get("type", ""), result.get("message", ""), result.get("where", "")
     if kind == "MissingSDK":
-        return (f"{python} cannot import the Pulumi SDK ({message}); install the program's dependencies into its "
-                "environment (`pulumi install`, or rerun with --install)")
+        # --install creates a virtualenv or runs uv/poetry; a program on PATH's python has none to create.
+        creates = bool(project.runtime_options.get("virtualenv")) or project.runtime_options.get("toolchain") in (
+            "uv", "poetry")
+        fix = ("`pulumi install`, or rerun with --install" if creates else
+               f"`{python} -m pip install pulumi` and the program's requirements, or set runtime.options.virtualenv "
+               f"in {project.folder / 'Pulumi.yaml'} and rerun with --install")
+        return f"{python} cannot import the Pulumi SDK ({message}); install the program's dependencies ({fix})"
     if kind == "RunError":
-        return f"{project.main} stopped (stack config: {project.folder / f'Pulumi.{project.stack}.yaml'}): {message}"
+        config = f"stack config: {project.stack_file}" if project.stack_file else f"no stack file for {project.stack}"
+        return f"{project.main} stopped ({config}): {message}"
+    if kind == "SyntaxError" and where:
+        return f"{where}: SyntaxError: {message}; fix the program's syntax"
     if kind == "SystemExit":
         return f"{project.main}: {message}"
     at = f" at {where}" if where else ""
@@ -142,11 +150,13 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                           secret_keys: Sequence[str] | None = None,
                           extra_env: Mapping[str, str] | None = None,
                           stack_references: Mapping[str, Mapping[str, Any]] | None = None,
-                          made_up: Sequence[str] = (), construct: Construct | None = None) -> StreamedPreview:
+                          made_up: Sequence[str] = (), construct: Construct | None = None,
+                          timeout: float | None = None) -> StreamedPreview:
     """Run the program in its own interpreter (or node) and analyze its registrations as they arrive.
     `config` (strings, as the program sees them) and `secret_keys` default to the project's;
     `extra_env` is added to the program's environment; `made_up` are texts of made-up answers (an
-    account, a region) whose strings reach the policies as unknown; `construct` builds remote components."""
+    account, a region) whose strings reach the policies as unknown; `construct` builds remote components;
+    the program is stopped after `timeout` seconds."""
     config = config_for_runtime(project) if config is None else config
     secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
@@ -196,13 +206,34 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
             os.close(write_fd)
             write_fd = -1
             assert process.stdout is not None
-            # The program's own output is kept for the report, never mixed into ours (--json, SARIF).
-            for raw in process.stdout:
-                result.capture.output.append(raw.decode(errors="replace").rstrip("\n"))
-                if analysis.failed.is_set():
+            timed_out = threading.Event()
+
+            def stop_program() -> None:
+                timed_out.set()
+                process.kill()
+            timer = threading.Timer(timeout, stop_program) if timeout is not None else None
+            try:
+                if timer is not None:
+                    timer.daemon = True
+                    timer.start()
+                # The program's own output is kept for the report, never mixed into ours (--json, SARIF).
+                for raw in process.stdout:
+                    result.capture.output.append(raw.decode(errors="replace").rstrip("\n"))
+                    if analysis.failed.is_set():
+                        process.kill()
+                process.stdout.close()
+                code = process.wait()
+            finally:
+                # Ctrl-C, SIGTERM or any failure here: the program never outlives the preview.
+                if timer is not None:
+                    timer.cancel()
+                if process.poll() is None:
                     process.kill()
-            process.stdout.close()
-            code = process.wait()
+                    process.wait()
+            if timed_out.is_set():
+                result.error = (f"{project.main}: the program ran longer than the --timeout of {timeout:g} s and was "
+                                "stopped; make it finish (an endless loop? a call waiting on the network?) or "
+                                "raise --timeout")
             with os.fdopen(read_fd) as stream:
                 read_fd = -1
                 reported = stream.read().strip()

@@ -120,7 +120,13 @@ def _read_yaml(path: Path) -> Any:
     except FileNotFoundError:
         raise ProjectError(f"{path}: not found") from None
     except yaml.YAMLError as error:
-        raise ProjectError(f"{path}: not valid YAML: {error}") from None
+        # One line at the user's file and line (PyYAML's own text spans several, at "<unicode string>").
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        context = getattr(error, "context", None)
+        raise ProjectError(f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
+                           + "; fix the YAML syntax there") from None
 
 
 def _full_key(project: str, key: str) -> str:
@@ -280,3 +286,39 @@ def pinned_environments(project: Project, values_file: Path | None) -> dict[str,
     if not isinstance(values, dict):
         raise ProjectError(f"{values_file}: must map each environment to its `esc env open` output")
     return apply_environment_values(project, values)
+
+
+_REGION_KEYS = ("aws:region", "aws-native:region")
+_ACCOUNT_LIST_KEYS = ("aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws-native:allowedAccountIds")
+
+
+def aws_region_problem(region: Any) -> str | None:
+    """Why `region` is not an AWS region name (botocore's partition data: each partition's regionRegex), or None."""
+    from botocore.loaders import Loader
+
+    if not isinstance(region, str):
+        return f"must be a region name (a string), not {type(region).__name__}"
+    partitions = Loader().load_data("partitions")["partitions"]
+    if any(re.match(p["regionRegex"], region) for p in partitions):
+        return None
+    return f"{region!r} is not an AWS region name (e.g. us-east-1, eu-west-1, cn-north-1, us-gov-west-1)"
+
+
+def check_provider_config(project: Project) -> None:
+    """The provider settings the preview reads have the shape the provider takes, or ProjectError
+    naming the stack file, the key, the value and the fix."""
+    where = project.stack_file or project.folder / "Pulumi.yaml"
+    for key in _REGION_KEYS:
+        if key in project.config and (problem := aws_region_problem(project.config[key])) is not None:
+            raise ProjectError(f"{where}: {key}: {problem}; set `{key}: us-east-1`")
+    for key in _ACCOUNT_LIST_KEYS:
+        value = project.config.get(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                value = [value]
+        if value is not None and not (isinstance(value, list) and all(
+                isinstance(v, str | int) and re.fullmatch(r"\d{12}", str(v)) for v in value)):
+            raise ProjectError(f"{where}: {key}: {project.config[key]!r} must be a list of 12-digit account ids, "
+                               f'e.g. `{key}: ["123456789012"]`')

@@ -4,15 +4,18 @@ summary, as `pulumi preview` users know them; or one JSON document; or SARIF 2.1
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bucketguard.inputs import Broken
 from bucketguard.preview.models import PreviewResult
-from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run
+from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run, write_sarif
 
 if TYPE_CHECKING:
+    from bucketguard.preview.analyzer import Diagnostic
     from bucketguard.preview.capture import Registration
 
 
@@ -179,11 +182,15 @@ def plan_counts(result: PreviewResult) -> dict[str, int]:
     return counts
 
 
+JSON_SCHEMA_VERSION = 1  # raised when a key of `--json` is removed or changes its meaning
+
+
 def to_json(result: PreviewResult) -> dict[str, Any]:
     cap = result.capture
     state = result.state
     analyzing = state is not None and state.analyze
     document: dict[str, Any] = {
+        "schemaVersion": JSON_SCHEMA_VERSION,
         "project": cap.project,
         "stack": cap.stack,
         "resources": [
@@ -222,29 +229,78 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
     return document
 
 
-def to_sarif(result: PreviewResult, base: Path) -> dict[str, Any]:
-    """SARIF 2.1.0: one run per pack, one result per violation, located at the program file."""
+def repository_root(folder: Path) -> Path:
+    """The git top level above `folder` (what code scanning resolves SARIF paths against), else `folder`."""
+    folder = folder.resolve()
+    return next((f for f in (folder, *folder.parents) if (f / ".git").exists()), folder)
+
+
+def _source(resource: Registration | None, by_urn: dict[str, Registration], root: Path) -> tuple[str, int] | None:
+    """The file and line under `root` where the program made the resource (or its nearest parent:
+    a component's children are made in the component's own file)."""
+    while resource is not None:
+        if resource.source is not None and resource.source[0].startswith("file://"):
+            from urllib.parse import unquote, urlparse
+
+            path = Path(unquote(urlparse(resource.source[0]).path))
+            if path.resolve().is_relative_to(root):
+                return path.resolve().relative_to(root).as_posix(), max(1, resource.source[1])
+        resource = by_urn.get(resource.parent or "")
+    return None
+
+
+def to_sarif(result: PreviewResult, root: Path) -> dict[str, Any]:
+    """SARIF 2.1.0: one run per pack, one result per violation, located at the program's file and line
+    relative to `root` (the repository's top level)."""
+    root = root.resolve()
     try:
-        program_uri = result.program.resolve().relative_to(base.resolve()).as_posix()
+        program_uri = result.program.resolve().relative_to(root).as_posix()
     except ValueError:
         program_uri = result.program.resolve().as_uri()
-    names = {r.urn: r.name for r in result.capture.resources}
+    by_urn = {r.urn: r for r in result.capture.resources}
+
+    def located(d: Diagnostic) -> SarifResult:
+        resource = by_urn.get(d.urn)
+        uri, line = _source(resource, by_urn, root) or (program_uri, 1)
+        return SarifResult(d.policy, d.level, d.message, resource.name if resource else d.urn, d.urn, uri, line)
     return sarif_log([
-        sarif_run(pack_name, version, policies, [
-            SarifResult(d.policy, d.level, d.message, names.get(d.urn, d.urn), d.urn, program_uri)
-            for d in result.diagnostics if d.pack == pack_name
-        ])
+        sarif_run(pack_name, version, policies, [located(d) for d in result.diagnostics if d.pack == pack_name],
+                  errors=result.unverifiable)
         for pack_name, version, policies in result.packs
     ])
 
 
-def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str) -> None:
-    """Print the result as `--json` or text (colour: auto|always|never), and write `--sarif` if asked."""
-    if sarif:
-        sarif.write_text(json.dumps(to_sarif(result, result.base_dir), indent=2) + "\n")
+def _shows(stream: Any, text: str) -> bool:
+    try:
+        text.encode(getattr(stream, "encoding", None) or "ascii")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
+
+
+_ASCII = str.maketrans({"✅": "OK", "❌": "X", "⚠": "!", "└": "`", "├": "|", "│": "|", "─": "-"})
+
+
+def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, color: str,
+                 sarif_root: Path | None = None, junit: Path | None = None, quiet: bool = False) -> None:
+    """Print the result as `--json` or text (colour: auto|always|never; ASCII icons where the terminal's
+    encoding has no ✅; `quiet`: only the verdict line), and write `--sarif` (`-`: to stdout, the text then
+    goes to stderr) and `--junit` if asked."""
+    if sarif is not None and as_json and str(sarif) == "-":
+        raise Broken("--sarif - and --json both write to standard output; give --sarif a file")
+    if sarif is not None:
+        write_sarif(sarif, to_sarif(result, sarif_root or repository_root(result.base_dir)))
+    if junit is not None:
+        from bucketguard.reports.junit import write_junit
+
+        write_junit(junit, result)
+    out = sys.stderr if sarif is not None and str(sarif) == "-" else sys.stdout
     if as_json:
-        sys.stdout.write(json.dumps(to_json(result), indent=2) + "\n")
+        out.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
-        sys.stdout.write(render_text(result, color == "always" or (color == "auto" and sys.stdout.isatty())))
+        text = render_text(result, color == "always" or (color == "auto" and out.isatty()
+                                                         and not os.environ.get("NO_COLOR")))
+        text = text.rstrip("\n").splitlines()[-1] + "\n" if quiet else text
+        out.write(text if _shows(out, "✅❌⚠└├│─") else text.translate(_ASCII))
     for reason in result.unverifiable:
         print(f"bucketguard: unverifiable: {reason}", file=sys.stderr)

@@ -47,6 +47,10 @@ def _program_error(error: BaseException, program_dir: str) -> dict[str, str]:
         f for f in traceback.extract_tb(error.__traceback__)
         if os.path.abspath(f.filename).startswith(program_dir + os.sep)
     ]
+    if isinstance(error, SyntaxError) and error.filename:
+        # Raised by the import machinery (<frozen importlib._bootstrap>): the place is the file's own.
+        return {"type": type(error).__name__, "message": str(error.msg),
+                "where": f"{os.path.abspath(error.filename)}:{error.lineno or 1}"}
     where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return {"type": type(error).__name__, "message": str(error), "where": where}
 
