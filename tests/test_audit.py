@@ -149,7 +149,12 @@ def test_import_file_brings_the_fixed_buckets_under_bucket_encryption(
     encrypt(s3, "legacy-a", None)
     encrypt(s3, "fine", "AES256")
     target = tmp_path / "import.json"
-    audit(endpoint, "--json", "--fix", "--sse-algorithm", "AES256", "--import-file", target)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: bucketguard\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text("config:\n  bucketguard:defaults:\n    sseAlgorithm: AES256\n"
+                                             "    blockSseC: false\n  bucketguard:attach: [legacy-a]\n")
+    audit(endpoint, "--json", "--fix", "--import-file", target, cwd=project)
     assert json.loads(target.read_text()) == {"resources": [
         {"type": "bucketguard:index:BucketEncryption", "name": "attach-legacy-a", "component": True},
         {"type": "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",

@@ -157,8 +157,12 @@ def test_import_file_leaves_out_refused_and_unverified_buckets(endpoint: str, s3
     encrypt(s3, "already-fine", "aws:kms", KEY_A, bucket_key=True)
     config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}})
     target = tmp_path / "import.json"
-    code, table, _ = run_audit(endpoint, "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A,
-                               "--import-file", target)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: bucketguard\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text(f"config:\n  bucketguard:defaults:\n    kmsKeyId: {KEY_A}\n"
+                                             "    blockSseC: false\n  bucketguard:attach: [fixable, locked, west]\n")
+    code, table, _ = run_audit(endpoint, "--policy-pack-config", config, "--fix", "--import-file", target, cwd=project)
     imported = [r["id"] for r in json.loads(target.read_text())["resources"] if "id" in r]
     assert imported == ["fixable"]
     assert "! locked: left out of the import file" in table and "! west: left out of the import file" in table

@@ -41,7 +41,7 @@ from bucketguard.audit.judge import AccountAuditor, audit_policy_config
 from bucketguard.audit.models import Account, AccountResult, AuditRequest, AuditResult, BucketReport, Identity
 from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
-from bucketguard.audit.stack_import import import_candidates, import_file
+from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
 from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.settings import EncryptionSettings
@@ -58,6 +58,8 @@ def run_audit(request: AuditRequest) -> AuditResult:
         return apply_plan(request, request.apply_file)
     policies = policy_config(request.policy_pack_config)
     setting = fix_setting(request, policies.resolved) if request.needs_fix_setting else None
+    # What the stack declares is read (and a broken stack file refused) before anything is written.
+    stack = read_stack_declaration(request.project_dir, request.stack) if request.import_file is not None else None
     caller = connect(request)
     if request.organization:  # accounts → buckets → read → judge, in every account
         accounts = audit_organization(request, caller, policies.resolved)
@@ -72,8 +74,8 @@ def run_audit(request: AuditRequest) -> AuditResult:
     if request.plan_file is not None and setting is not None:  # plan, for review; `--apply` does the rest
         plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity)
     notes: list[str] = []
-    if request.import_file is not None and setting is not None:
-        notes = write_import_file(request.import_file, reports, setting, caller.identity)
+    if request.import_file is not None and stack is not None:
+        notes = write_import_file(request.import_file, reports, stack)
     return AuditResult("audit", accounts, organization=request.organization, import_notes=notes, plan=plan)
 
 
@@ -247,10 +249,10 @@ def write_plan(request: AuditRequest, path: Path, reports: list[BucketReport], s
     return plan
 
 
-def write_import_file(path: Path, reports: list[BucketReport], setting: EncryptionSettings,
-                      identity: Identity) -> list[str]:
-    """`--import-file FILE`: the buckets the stack may adopt; returns a line for each failing bucket left out."""
-    listed, notes = import_candidates(reports, setting, identity)
+def write_import_file(path: Path, reports: list[BucketReport], stack: StackDeclaration) -> list[str]:
+    """`--import-file FILE`: the buckets the stack would keep as they are (compared with what the stack's own
+    config declares, not the fix flags); returns a line for each failing bucket left out, and why."""
+    listed, notes = import_candidates(reports, stack)
     path.write_text(json.dumps(import_file(listed), indent=2) + "\n")
     return notes
 
