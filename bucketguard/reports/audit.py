@@ -39,7 +39,8 @@ def fix_line(report: BucketReport) -> str | None:
     if status == "planned":
         lowered = f" LOWERS ENCRYPTION (--force): {'; '.join(fix['lowers'])};" if fix.get("lowers") else ""
         return f"~ {report.name}: planned:{lowered} {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
-    labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING"}
+    labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING",
+              "not-as-written": "written but S3 HOLDS SOMETHING ELSE", "unknown": "OUTCOME UNKNOWN"}
     return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}"
 
 
@@ -154,13 +155,14 @@ def planned(result: AuditResult) -> int:
 def apply_json(result: AuditResult) -> dict[str, Any]:
     return {"buckets": [bucket_json(r) for r in result.reports],
             "accounts": [{"id": r.account, "error": r.error} for r in result.accounts],
-            "summary": {"planned": planned(result), **apply_counts(result.reports)}}
+            "summary": {"planned": planned(result), **apply_counts(result.reports)}, "journal": result.journal}
 
 
 def audit_json(result: AuditResult) -> dict[str, Any]:
     document = to_json(result.reports)
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
+    document["journal"] = result.journal
     return document
 
 
