@@ -9,7 +9,12 @@ What the front adds, each an AWS fact moto 5.2 does not implement:
   truncates without one. The front serves `list_page` buckets per page and refuses a ListBuckets
   without MaxBuckets, as S3 does for accounts above 10,000 buckets.
 - Faults: AccessDenied on AssumeRole into chosen accounts, on chosen buckets or on ListBuckets;
-  throttling (503 SlowDown) on the first reads of `throttled*` buckets.
+  throttling (503 SlowDown) on the first reads of `throttled*` buckets; a PutBucketEncryption whose
+  answer is lost after S3 applied it (500 InternalError, or the connection dropped); a Put held until
+  released (to interrupt the audit mid-write); a Put of which S3 keeps less than was sent (`rewrite_put`).
+
+moto itself runs as `tests/moto_faithful.py`: moto's server, with GetBucketEncryption answering the
+BlockedEncryptionTypes it was sent, as S3 does.
 """
 
 from __future__ import annotations
@@ -50,7 +55,8 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    server = subprocess.Popen([sys.executable, str(Path(__file__).with_name("moto_faithful.py")), "-H", "127.0.0.1",
+                               "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -103,6 +109,12 @@ def encrypt(s3: Any, bucket: str, algorithm: str | None, key: str | None = None,
         "Rules": [{"ApplyServerSideEncryptionByDefault": default, "BucketKeyEnabled": bucket_key}]})
 
 
+def drop_blocked_types(body: bytes) -> bytes:
+    """A PutBucketEncryption body without its BlockedEncryptionTypes: what a service that does not keep
+    SSE-C blocking holds after accepting it."""
+    return re.sub(rb"<BlockedEncryptionTypes>.*?</BlockedEncryptionTypes>", b"", body, flags=re.S)
+
+
 def state(s3: Any, bucket: str) -> Any:
     try:
         return s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
@@ -142,8 +154,13 @@ class FaultyS3:
     def __init__(self, upstream: str, *, throttle_first: int = 2, deny_list_buckets: bool = False,
                  owners: dict[str, str] | None = None, list_page: int | None = None,
                  deny_assume_role: tuple[str, ...] = (), owner_of: Callable[[str], str] | None = None,
-                 deny_list_buckets_in: tuple[str, ...] = ()) -> None:
+                 deny_list_buckets_in: tuple[str, ...] = (), rewrite_put: Callable[[bytes], bytes] | None = None,
+                 lost_answer: dict[str, str] | None = None, hold_puts: tuple[str, ...] = ()) -> None:
         self.seen: Counter[str] = Counter()
+        self.puts: list[str] = []  # buckets, in the order their PutBucketEncryption arrived
+        self.put_arrived = threading.Condition()
+        self.release = threading.Event()  # lets the held Puts through
+        lost = lost_answer or {}
         self.calls: list[Call] = []
         self.written: dict[str, bytes] = {}  # bucket -> the last PutBucketEncryption body
         self.list_requests: list[dict[str, list[str]]] = []
@@ -175,7 +192,10 @@ class FaultyS3:
                 return self._reply(status, body, {"Content-Type": "text/xml"})
 
             def _upstream(self, data: bytes | None, path: str | None = None) -> tuple[int, bytes, dict[str, str]]:
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                # urllib sets Content-Length from the body, which `rewrite_put` may have changed.
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "content-length", "content-md5")
+                           and not k.lower().startswith("x-amz-checksum")}
                 # urllib would label a body without Content-Type as a form, which moto then parses away.
                 headers.setdefault("Content-Type", "application/octet-stream")
                 request = urllib.request.Request(upstream + (path or self.path), data=data, method=self.command,
@@ -218,6 +238,20 @@ class FaultyS3:
                 if action == "PutBucketEncryption" and data is not None:
                     with outer._lock:
                         outer.written[bucket] = data
+                    with outer.put_arrived:
+                        outer.puts.append(bucket)
+                        outer.put_arrived.notify_all()
+                    if bucket in hold_puts:
+                        outer.release.wait(timeout=120)
+                    if rewrite_put is not None:
+                        data = rewrite_put(data)
+                    answer = self._upstream(data)
+                    if lost.get(bucket) == "500":  # applied, then the answer is an error
+                        return self._error(500, "InternalError")
+                    if lost.get(bucket) == "drop":  # applied, then the connection drops before the answer
+                        self.close_connection = True
+                        return None
+                    return self._reply(*answer)
                 self._reply(*self._upstream(data))
 
             def _list_buckets(self, query: dict[str, list[str]], data: bytes | None) -> None:
@@ -295,6 +329,12 @@ class FaultyS3:
         rule: dict[str, Any] = plain(root)["Rule"]
         return rule
 
+    def wait_for_puts(self, count: int, timeout: float = 60) -> None:
+        """Until `count` PutBucketEncryption requests have arrived."""
+        with self.put_arrived:
+            if not self.put_arrived.wait_for(lambda: len(self.puts) >= count, timeout=timeout):
+                raise AssertionError(f"only {self.puts} PutBucketEncryption requests arrived")
+
     def __enter__(self) -> FaultyS3:
         return self
 
@@ -302,5 +342,6 @@ class FaultyS3:
         self.close()
 
     def close(self) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import DEFAULT_ACCOUNT, FaultyS3, encrypt, run_audit, s3_client, state
+from audit_server import DEFAULT_ACCOUNT, FaultyS3, drop_blocked_types, encrypt, run_audit, s3_client, state
 
 pytestmark = pytest.mark.slow
 OTHER_ACCOUNT = "222222222222"
@@ -75,14 +75,14 @@ def test_a_key_of_another_region_or_account_is_never_written(endpoint: str, s3: 
 def test_a_dsse_bucket_failing_only_sse_c_keeps_dsse_and_its_key(endpoint: str, s3: Any, tmp_path: Path) -> None:
     encrypt(s3, "dsse", "aws:kms:dsse", KEY_B)
     config = pack_config(tmp_path, {"s3-sse-c-blocked": "mandatory"})
-    with FaultyS3(endpoint) as front:
+    with FaultyS3(endpoint, rewrite_put=drop_blocked_types) as front:
         code, document, _ = run_audit(front.url, "--json", "--policy-pack-config", config, "--fix",
                                       "--kms-key-id", KEY_A)
         written = front.written_rule("dsse")
     assert written["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": KEY_B}
     assert written["BlockedEncryptionTypes"] == {"EncryptionType": ["SSE-C"]}
     assert default_of(state(s3, "dsse")) == {"SSEAlgorithm": "aws:kms:dsse", "KMSMasterKeyID": KEY_B}
-    # moto accepts BlockedEncryptionTypes but does not keep it: a write S3 accepts that still fails.
+    # A service that accepts BlockedEncryptionTypes but does not keep it: a write S3 accepts that still fails.
     fix = by_name(document)["dsse"]["fix"]
     assert fix["status"] == "still-failing"
     assert "s3-sse-c-blocked" in fix["reason"] and f"S3 now holds: aws:kms:dsse, key {KEY_B}" in fix["reason"]

@@ -9,12 +9,16 @@ elsewhere is reported, never read or written.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bucketguard.audit.models import Account, AccountResult, Identity
+
+if TYPE_CHECKING:
+    from bucketguard.audit.journal import Journal
 
 CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
 # ListBuckets page size: the API's maximum. Without MaxBuckets, ListBuckets fails for accounts with
@@ -34,10 +38,17 @@ def error_code(error: Exception) -> str:
 
 def aws_client(session: Any, service: str, endpoint_url: str | None, workers: int = 1) -> Any:
     """A client for `workers` threads at once that retries throttling (S3's SlowDown, STS's and
-    Organizations' TooManyRequests) with backoff: botocore's adaptive retry mode."""
+    Organizations' TooManyRequests) with backoff: botocore's adaptive retry mode, 10 retries, unless
+    AWS_RETRY_MODE / AWS_MAX_ATTEMPTS say otherwise (botocore reads them when the client's config
+    leaves them out: botocore/args.py, _compute_retry_config)."""
     from botocore.config import Config
 
-    config = Config(retries={"max_attempts": 10, "mode": "adaptive"}, max_pool_connections=max(workers, 10))
+    retries: dict[str, Any] = {}
+    if not os.environ.get("AWS_RETRY_MODE"):
+        retries["mode"] = "adaptive"
+    if not os.environ.get("AWS_MAX_ATTEMPTS"):
+        retries["max_attempts"] = 10
+    config = Config(retries=retries, max_pool_connections=max(workers, 10))
     return session.client(service, endpoint_url=endpoint_url, config=config)
 
 
@@ -108,9 +119,10 @@ class BucketRead:
 class S3Buckets:
     """The buckets of one account, through one boto3 S3 client (safe to share between threads)."""
 
-    def __init__(self, client: Any, identity: Identity) -> None:
+    def __init__(self, client: Any, identity: Identity, journal: Journal | None = None) -> None:
         self.client = client
         self.identity = identity
+        self.journal = journal  # every write is recorded there as it starts and as S3 answers
 
     def list_names(self) -> list[str]:
         names: list[str] = []
@@ -140,9 +152,21 @@ class S3Buckets:
         return BucketRead(name, owner, region, rules)
 
     def put_encryption(self, name: str, rules: list[dict[str, Any]]) -> None:
-        """PutBucketEncryption (raises botocore's error)."""
-        self.client.put_bucket_encryption(Bucket=name, ExpectedBucketOwner=self.identity.account,
-                                          ServerSideEncryptionConfiguration={"Rules": rules})
+        """PutBucketEncryption (raises botocore's error), recorded in the journal."""
+        entry = self.journal.started(self.identity.account, name, rules) if self.journal is not None else None
+        try:
+            self.client.put_bucket_encryption(Bucket=name, ExpectedBucketOwner=self.identity.account,
+                                              ServerSideEncryptionConfiguration={"Rules": rules})
+        except KeyboardInterrupt:
+            if self.journal is not None and entry is not None:
+                self.journal.answered(entry, "interrupted")
+            raise
+        except Exception as error:
+            if self.journal is not None and entry is not None:
+                self.journal.answered(entry, f"{error_code(error)}: {error}")
+            raise
+        if self.journal is not None and entry is not None:
+            self.journal.answered(entry, "ok")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ region or account, and counts as done only once S3 is read back and judged passi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,35 +128,113 @@ def plan_fix(report: BucketReport, setting: EncryptionSettings, config: Resolved
     return FixPlan(chosen, f"fails {', '.join(failing)}", lowered)
 
 
+def written_differences(written: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]] | None) -> list[str]:
+    """How what S3 holds differs from what was written, field by field (algorithm, key, Bucket Key,
+    blocked types); empty when S3 holds exactly what was written. S3 may accept a write and keep less
+    of it (a region without SSE-C blocking keeps no BlockedEncryptionTypes), so a passing verdict alone
+    does not show that the write took."""
+    if held is None:
+        return ["S3 holds no default encryption"]
+    if len(held) != len(written):
+        return [f"{len(written)} rule(s) written, S3 holds {len(held)}"]
+    found: list[str] = []
+    for wrote, has in zip(written, held, strict=True):
+        for field, label in _RULE_FIELDS:
+            want, got = field(wrote), field(has)
+            if want != got:
+                found.append(f"{label}: written {_shown(want)}, S3 holds {_shown(got)}")
+    return found
+
+
+def _default_field(name: str) -> Any:
+    def read(rule: Mapping[str, Any]) -> Any:
+        default = rule.get("ApplyServerSideEncryptionByDefault")
+        return default.get(name) if isinstance(default, Mapping) else None
+    return read
+
+
+def _blocked_field(rule: Mapping[str, Any]) -> tuple[str, ...]:
+    # ["NONE"] blocks nothing (S3 API reference, BlockedEncryptionTypes), as does no list.
+    return tuple(sorted(t for t in blocked_of([rule]) if t != "NONE"))
+
+
+_RULE_FIELDS: tuple[tuple[Callable[[Mapping[str, Any]], Any], str], ...] = (
+    (_default_field("SSEAlgorithm"), "algorithm"),
+    (_default_field("KMSMasterKeyID"), "key"),
+    (lambda rule: rule.get("BucketKeyEnabled") is True, "Bucket Key"),
+    (_blocked_field, "blocked encryption types"),
+)
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, tuple):
+        return ", ".join(value)
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def apply_rules(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, Any]]) -> bool:
-    """The apply stage: PutBucketEncryption; a write S3 refuses is recorded on the report (False)."""
+    """The apply stage: PutBucketEncryption. A write whose answer is an error may still have been
+    applied (a 500 after applying, a dropped connection), so the bucket is re-read before the report
+    says what it holds: written as asked (True: verify judges it), unchanged, something else, or unknown."""
+    before = report.rules
     try:
         auditor.buckets.put_encryption(report.name, after)
     except Exception as error:
-        report.fix = {"status": "failed", "before": report.rules, "after": after,
-                      "reason": f"PutBucketEncryption failed: {error_code(error)}: {error}"}
+        failure = f"PutBucketEncryption failed: {error_code(error)}: {error}"
+    else:
+        return True
+    now = auditor.inspect(report.name)
+    if now.error is not None:
+        report.fix = {"status": "unknown", "before": before, "written": after,
+                      "reason": f"{failure}; re-reading the bucket failed too ({now.error}), so whether S3 applied "
+                                "the write is unknown: audit it again"}
         return False
-    return True
+    if not written_differences(after, now.rules):
+        report.fix = {"note": f"{failure}, but the bucket, read again, holds what was written"}
+        return True
+    report.rules, report.findings = now.rules, now.findings
+    if now.rules == before:
+        report.fix = {"status": "failed", "before": before, "after": after,
+                      "reason": f"{failure}; read again, it still holds {describe_rules(now.rules)}"}
+    else:
+        report.fix = {"status": "not-as-written", "before": before, "written": after, "after": now.rules,
+                      "reason": f"{failure}; read again, it holds neither what it held nor what was written: "
+                                f"{describe_rules(now.rules)}"}
+    return False
 
 
-def verify(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, Any]]) -> None:
-    """The verify stage: read the bucket back and judge it; only a bucket that now passes counts as fixed."""
-    before = report.rules
+def verify(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, Any]],
+           before: list[dict[str, Any]] | None = None) -> None:
+    """The verify stage: read the bucket back; only a bucket that holds what was written, field by field,
+    and now passes counts as fixed."""
+    before = report.rules if before is None else before
+    note = (report.fix or {}).get("note")
     now = auditor.inspect(report.name)
     report.rules, report.findings, report.error = now.rules, now.findings, now.error
-    if now.error is None and not now.mandatory:
+    differences = written_differences(after, now.rules) if now.error is None else []
+    if now.error is None and not now.mandatory and not differences:
         report.fix = {"status": "fixed", "before": before, "after": now.rules}
-        return
-    problems = "; ".join(f.policy for f in mandatory_findings(now.findings)) or now.error
-    report.fix = {"status": "still-failing", "before": before, "written": after, "after": now.rules,
-                  "reason": f"S3 accepted the write but the bucket still fails ({problems}); S3 now holds: "
-                            f"{describe_rules(now.rules)}"}
+    elif now.error is None and not now.mandatory:
+        report.fix = {"status": "not-as-written", "before": before, "written": after, "after": now.rules,
+                      "reason": f"S3 accepted the write but holds something else ({'; '.join(differences)}); "
+                                f"S3 now holds: {describe_rules(now.rules)}"}
+    else:
+        problems = "; ".join(f.policy for f in mandatory_findings(now.findings)) or now.error
+        unlike = f"; unlike what was written: {'; '.join(differences)}" if differences else ""
+        report.fix = {"status": "still-failing", "before": before, "written": after, "after": now.rules,
+                      "reason": f"S3 accepted the write but the bucket still fails ({problems}){unlike}; S3 now "
+                                f"holds: {describe_rules(now.rules)}"}
+    if note:
+        report.fix["note"] = note
 
 
 def write(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, Any]]) -> None:
     """Apply, then verify."""
+    before = report.rules
     if apply_rules(auditor, report, after):
-        verify(auditor, report, after)
+        verify(auditor, report, after, before)
 
 
 def fix_bucket(auditor: AccountAuditor, report: BucketReport, setting: EncryptionSettings, force: bool) -> None:

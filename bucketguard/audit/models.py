@@ -47,6 +47,7 @@ class AuditRequest:
     apply_file: Path | None = None  # make exactly the changes of this plan
     max_plan_age_hours: float = 24.0
     show_progress: bool = False  # progress bars on stderr
+    sarif_file: Path | None = None  # `--sarif FILE`, written by the command line: checked before any write
 
     @property
     def needs_fix_setting(self) -> bool:
@@ -72,8 +73,10 @@ class BucketReport:
     rules: list[dict[str, Any]] | None = None  # S3's Rules; None: no default encryption configured
     error: str | None = None
     findings: list[Finding] = field(default_factory=list)
-    # {"status": "fixed" | "still-failing" | "refused" | "failed" | "planned" | "skipped", "reason", "before",
-    #  "after", ...}
+    # {"status": "fixed" | "still-failing" | "not-as-written" | "unknown" | "refused" | "failed" | "planned"
+    #  | "skipped" | "already-applied", "reason", "before", "after", "written", "note", ...}; "failed": S3
+    #  refused the write and, read again, holds what it held; "unknown": neither the write's answer nor a
+    #  re-read says what it holds; "not-as-written": S3 holds something else than what was written
     fix: dict[str, Any] | None = None
 
     @property
@@ -125,8 +128,12 @@ def fix_counts(reports: Sequence[BucketReport]) -> dict[str, int]:
     counts = {"fixed": 0, "still-failing": 0, "refused": 0, "failed": 0, "planned": 0}
     for report in reports:
         if report.fix:
-            counts[report.fix["status"]] += 1
+            counts[report.fix["status"]] = counts.get(report.fix["status"], 0) + 1
     return counts
+
+
+# What a write may leave behind that the user must look at, even when the bucket passes.
+UNSETTLED = ("not-as-written", "unknown")
 
 
 def apply_counts(reports: Sequence[BucketReport]) -> dict[str, int]:
@@ -148,6 +155,8 @@ class AuditResult:
     organization: bool = False  # audit mode: the organisation's accounts, not the credentials' own
     import_notes: list[str] = field(default_factory=list)  # failing buckets left out of the import file, and why
     plan: Plan | None = None  # the plan written to `plan_file` (audit mode) or applied (apply mode)
+    output_errors: list[str] = field(default_factory=list)  # outputs that failed after buckets were written
+    journal: list[dict[str, Any]] = field(default_factory=list)  # every write, as it happened
 
     @property
     def reports(self) -> list[BucketReport]:
@@ -157,5 +166,16 @@ class AuditResult:
     def passed(self) -> bool:
         if self.mode == "apply":
             planned = len(self.plan.changes) if self.plan is not None else 0
-            return apply_counts(self.reports)["fixed"] == planned and not any(a.error for a in self.accounts)
-        return not any(account.failing for account in self.accounts)
+            counts = apply_counts(self.reports)
+            done = counts["fixed"] + counts.get("already-applied", 0)
+            return done == planned and not any(a.error for a in self.accounts)
+        unsettled = any(r.fix and r.fix["status"] in UNSETTLED for r in self.reports)
+        return not unsettled and not any(account.failing for account in self.accounts)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during the writes: the lines saying what was written (the command line prints them, exit 130)."""
+
+    def __init__(self, lines: Sequence[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)

@@ -14,6 +14,8 @@ module or of the one it names; the result is printed by `bucketguard.reports.aud
 from __future__ import annotations
 
 import json
+import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,10 +38,20 @@ from bucketguard.audit.aws import (
     role_arn,
     s3_client,
 )
-from bucketguard.audit.fix import apply_change, fix_bucket, fix_setting, plan_changes
+from bucketguard.audit.encryption import describe_rules
+from bucketguard.audit.fix import apply_change, fix_bucket, fix_setting, plan_changes, written_differences
+from bucketguard.audit.journal import Journal, journal_path, recorded_writes
 from bucketguard.audit.judge import AccountAuditor, audit_policy_config
-from bucketguard.audit.models import Account, AccountResult, AuditRequest, AuditResult, BucketReport, Identity
-from bucketguard.audit.plan import Plan, read_plan
+from bucketguard.audit.models import (
+    Account,
+    AccountResult,
+    AuditRequest,
+    AuditResult,
+    BucketReport,
+    Identity,
+    Interrupted,
+)
+from bucketguard.audit.plan import Plan, PlannedChange, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
 from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
 from bucketguard.inputs import Broken, pack_config
@@ -61,26 +73,37 @@ def run_audit(request: AuditRequest) -> AuditResult:
     # What the stack declares is read (and a broken stack file refused) before anything is written.
     stack = read_stack_declaration(request.project_dir, request.stack) if request.import_file is not None else None
     caller = connect(request)
+    journal = Journal()
     if request.organization:  # accounts → buckets → read → judge, in every account
         accounts = audit_organization(request, caller, policies.resolved)
     else:  # the same in the credentials' own account
         auditor = own_account(request, caller, policies.resolved)
+        auditor.buckets.journal = journal
         accounts = [audit_buckets(request, auditor)]
         if request.fix and setting is not None:  # plan → apply → verify, now
-            for report in accounts[0].reports:
-                fix_bucket(auditor, report, setting, request.force)
+            try:
+                for report in accounts[0].reports:
+                    fix_bucket(auditor, report, setting, request.force)
+            except KeyboardInterrupt:
+                raise Interrupted(journal.lines()) from None
     reports = [report for account in accounts for report in account.reports]
     plan = None
     if request.plan_file is not None and setting is not None:  # plan, for review; `--apply` does the rest
         plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity)
     notes: list[str] = []
+    errors: list[str] = []
     if request.import_file is not None and stack is not None:
-        notes = write_import_file(request.import_file, reports, stack)
-    return AuditResult("audit", accounts, organization=request.organization, import_notes=notes, plan=plan)
+        try:  # after a fix: a failure here must not hide what was written
+            notes = write_import_file(request.import_file, reports, stack)
+        except (OSError, Broken) as error:
+            errors.append(f"--import-file {request.import_file}: not written: {error}")
+    return AuditResult("audit", accounts, organization=request.organization, import_notes=notes, plan=plan,
+                       output_errors=errors, journal=journal.entries)
 
 
 def check_request(request: AuditRequest) -> None:
-    """Refuse a request whose flags contradict each other, before anything is read."""
+    """Refuse a request whose flags contradict each other or name what cannot be, before anything is read;
+    every output file is tried, so that none fails after a bucket was written."""
     if request.concurrency < 1:
         raise Broken(f"--concurrency must be at least 1 (got {request.concurrency})")
     if request.account_concurrency < 1:
@@ -100,6 +123,67 @@ def check_request(request: AuditRequest) -> None:
                                or request.import_file or request.policy_pack_config):
         raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
                      "it), plus --external-id, --max-plan-age and the connection flags")
+    if request.force and not (request.fix or request.plan_file or request.apply_file):
+        raise Broken("--force only applies with --fix or --plan (it allows lowering encryption or replacing a "
+                     "customer managed key); drop it, or add --fix")
+    age = request.max_plan_age_hours
+    if not (math.isfinite(age) and 0 < age <= MAX_PLAN_AGE_HOURS):
+        raise Broken(f"--max-plan-age {age!r}: a number of hours above 0 and at most {MAX_PLAN_AGE_HOURS:g} "
+                     "(a year) is needed")
+    for account in request.accounts:
+        if not ACCOUNT_ID.fullmatch(account):
+            raise Broken(f"--account {account!r}: an AWS account id is 12 digits")
+    for name in request.buckets:
+        problem = bucket_name_problem(name)
+        if problem:
+            raise Broken(f"--bucket {name!r}: {problem}")
+    outputs = [("--plan", request.plan_file), ("--import-file", request.import_file), ("--sarif", request.sarif_file)]
+    if request.apply_file is not None:
+        outputs.append(("--apply (its journal)", journal_path(request.apply_file)))
+    for flag, path in outputs:
+        if path is not None:
+            check_output(flag, path)
+
+
+MAX_PLAN_AGE_HOURS = 24.0 * 366
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+# S3 bucket naming rules (S3 User Guide, "General purpose bucket naming rules" and "Directory bucket
+# naming rules"): 3-63 lowercase letters, digits, dots and hyphens, a letter or digit at each end, no
+# "..", not an IP address, no reserved prefix or suffix; a directory bucket is base--zone-id--x-s3.
+_GENERAL = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_DIRECTORY = re.compile(r"[a-z0-9][a-z0-9-]*--[a-z0-9]+(-[a-z0-9]+)*-(az|lz)[0-9]+--x-s3")
+_IP_ADDRESS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
+_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
+_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--table-s3")
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """Why `name` cannot be an S3 bucket (general purpose or directory), or None."""
+    if _DIRECTORY.fullmatch(name) and len(name) <= 63:
+        return None
+    if not _GENERAL.fullmatch(name):
+        return ("not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, beginning and ending "
+                "with a letter or digit (directory buckets: base--zone-id--x-s3)")
+    if ".." in name or _IP_ADDRESS.fullmatch(name):
+        return "not an S3 bucket name: no two adjacent dots and not an IP address"
+    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
+        return "not an S3 bucket name: its prefix or suffix is reserved by S3"
+    return None
+
+
+def check_output(flag: str, path: Path) -> None:
+    """Open `path` for writing (and remove it again if it was not there), or Broken naming the flag."""
+    if path.is_dir():
+        raise Broken(f"{flag} {path}: is a directory; name a file (nothing was read or written)")
+    existed = path.exists()
+    try:
+        with path.open("a"):
+            pass
+    except OSError as error:
+        raise Broken(f"{flag} {path}: cannot be written ({error.strerror or error}); fix the path (nothing was read "
+                     "or written)") from None
+    if not existed:
+        path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -207,7 +291,7 @@ def audit_member_account(access: RoleAccess, account: Account, config: ResolvedC
 def audit_buckets(request: AuditRequest, auditor: AccountAuditor) -> AccountResult:
     """The buckets stage (the ones named, else ListBuckets), then read → judge each."""
     try:
-        names = list(request.buckets) or auditor.buckets.list_names()
+        names = list(dict.fromkeys(request.buckets)) or auditor.buckets.list_names()
     except Exception as error:  # ListBuckets denied: nothing to audit
         raise Broken(f"ListBuckets failed: {error}") from None
     progress = ProgressLine() if request.show_progress and len(names) > 20 else None
@@ -263,6 +347,10 @@ def write_import_file(path: Path, reports: list[BucketReport], stack: StackDecla
 def apply_plan(request: AuditRequest, path: Path) -> AuditResult:
     """Apply a plan: each planned bucket is re-read and changed only if it still holds what was planned."""
     plan = read_plan(path, request.max_plan_age_hours)
+    for change in plan.changes:  # a hand-edited plan must not forge report lines either
+        problem = bucket_name_problem(change.bucket)
+        if problem:
+            raise Broken(f"{path}: bucket {change.bucket!r}: {problem}")
     policies = policy_config(plan.policy_pack_config, f"{path}: policyPackConfig")
     caller = connect(request)
     identity = caller.identity
@@ -271,12 +359,22 @@ def apply_plan(request: AuditRequest, path: Path) -> AuditResult:
         raise Broken(f"{path}: the plan is for account {', '.join(accounts)}, the credentials are of account "
                      f"{identity.account}; apply it with that account's credentials")
     access = role_access(request, caller, plan.role_name or "")
-    results = [apply_account(request, caller, access, plan, account, policies.resolved) for account in accounts]
-    return AuditResult("apply", results, plan=plan)
+    plan_id = plan.created_at.isoformat()
+    recorded = recorded_writes(journal_path(path), plan_id)
+    journal = Journal(journal_path(path), plan_id)
+    try:
+        results = [apply_account(request, caller, access, plan, account, policies.resolved, journal, recorded)
+                   for account in accounts]
+    except KeyboardInterrupt:
+        raise Interrupted(journal.lines()) from None
+    finally:
+        journal.close()
+    return AuditResult("apply", results, plan=plan, journal=journal.entries)
 
 
 def apply_account(request: AuditRequest, caller: Caller, access: RoleAccess, plan: Plan, account: str,
-                  config: ResolvedConfig) -> AccountResult:
+                  config: ResolvedConfig, journal: Journal | None = None,
+                  recorded: Mapping[tuple[str, str], list[dict[str, Any]]] | None = None) -> AccountResult:
     """Apply → verify the plan's changes in one account; an account that cannot be reached is its error."""
     changes = [c for c in plan.changes if c.account == account]
     result = AccountResult(account)
@@ -288,8 +386,29 @@ def apply_account(request: AuditRequest, caller: Caller, access: RoleAccess, pla
     except Exception as error:  # AssumeRole denied: nothing in this account is written
         result.error = f"cannot reach the account, nothing written there: {error}"
         return result
+    buckets.journal = journal
     auditor = AccountAuditor(buckets, config)
-    with ThreadPoolExecutor(max_workers=request.concurrency) as pool:
-        result.reports = list(pool.map(lambda change: apply_change(auditor, change), changes))
+    pool = ThreadPoolExecutor(max_workers=request.concurrency)
+    try:
+        result.reports = list(pool.map(lambda change: apply_or_recognise(auditor, change, recorded or {}), changes))
+    except KeyboardInterrupt:  # no new write starts; those under way finish and are journalled
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return result
+
+
+def apply_or_recognise(auditor: AccountAuditor, change: PlannedChange,
+                       recorded: Mapping[tuple[str, str], list[dict[str, Any]]]) -> BucketReport:
+    """A change an earlier run of this plan wrote (its journal says so) and the bucket still holds is
+    done: nothing is written again; any other goes through apply → verify."""
+    written = recorded.get((change.account, change.bucket))
+    if written is not None and not written_differences(change.after, written):
+        report = auditor.inspect(change.bucket)
+        if report.error is None and not written_differences(change.after, report.rules) and not report.mandatory:
+            report.fix = {"status": "already-applied", "before": change.before, "after": report.rules,
+                          "reason": "an earlier run of this plan wrote it (see its journal) and the bucket holds "
+                                    f"it: {describe_rules(report.rules)}; nothing written"}
+            return report
+    return apply_change(auditor, change)
 

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bucketguard.audit.models import AuditRequest
-from bucketguard.cli.common import exit_code, report_aws_retries
+from bucketguard.audit.models import AuditRequest, Interrupted
+from bucketguard.cli.common import EXIT_BROKEN, EXIT_INTERRUPTED, exit_code, report_aws_retries, say
 
 HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
 EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --fix, or --plan FILE"
@@ -20,12 +20,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="the same JSON file as `pulumi preview --policy-pack-config`")
     parser.add_argument("--bucket", action="append", dest="buckets", metavar="NAME",
-                        help="audit only this bucket; repeatable (default: every bucket ListBuckets returns)")
+                        help="audit only this bucket; repeatable, each once (default: every bucket ListBuckets "
+                             "returns)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     parser.add_argument("--fix", action="store_true",
                         help="PutBucketEncryption on each bucket failing a mandatory rule (nothing is written without it)")
-    parser.add_argument("--force", action="store_true", help="with --fix: also replace a customer managed key")
+    parser.add_argument("--force", action="store_true",
+                        help="with --fix or --plan: also lower encryption or replace a customer managed key")
     parser.add_argument("--sse-algorithm", help="fix setting: overrides bucketguard:defaults")
     parser.add_argument("--kms-key-id", help="fix setting: overrides bucketguard:defaults")
     parser.add_argument("--use-aws-managed-key", action="store_true", default=None, help="fix setting: the aws/s3 key")
@@ -59,14 +61,19 @@ def run(args: argparse.Namespace) -> int:
 
     request = AuditRequest(
         endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
-        policy_pack_config=args.policy_pack_config, buckets=tuple(args.buckets or ()), concurrency=args.concurrency,
+        policy_pack_config=args.policy_pack_config, buckets=tuple(dict.fromkeys(args.buckets or ())),
+        concurrency=args.concurrency,
         fix=args.fix, force=args.force, sse_algorithm=args.sse_algorithm, kms_key_id=args.kms_key_id,
         use_aws_managed_key=args.use_aws_managed_key, allow_sse_c=args.allow_sse_c, project_dir=args.project_dir,
         stack=args.stack, import_file=args.import_file, organization=args.organization, role_name=args.role_name,
-        external_id=args.external_id, accounts=tuple(args.accounts or ()), account_concurrency=args.account_concurrency,
+        external_id=args.external_id, accounts=tuple(dict.fromkeys(args.accounts or ())),
+        account_concurrency=args.account_concurrency,
         plan_file=args.plan, apply_file=args.apply, max_plan_age_hours=args.max_plan_age,
-        show_progress=sys.stderr.isatty())
+        show_progress=sys.stderr.isatty(), sarif_file=args.sarif)
     report_aws_retries("bucketguard audit", args.endpoint_url)
-    result = run_audit(request)
-    write_result(result, as_json=args.json, sarif=args.sarif)
-    return exit_code(result.passed)
+    try:
+        result = run_audit(request)
+    except Interrupted as interrupted:  # Ctrl-C during the writes: say what was written, exit 130
+        return say(interrupted.lines, EXIT_INTERRUPTED)
+    errors = write_result(result, as_json=args.json, sarif=args.sarif)
+    return say(errors, EXIT_BROKEN) if errors else exit_code(result.passed)

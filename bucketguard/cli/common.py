@@ -18,6 +18,7 @@ from bucketguard.inputs import Broken as Broken  # re-exported: commands raise i
 from bucketguard.preview.models import PolicyPack
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def exit_code(passed: bool, *, unverifiable: bool = False) -> int:
@@ -26,6 +27,13 @@ def exit_code(passed: bool, *, unverifiable: bool = False) -> int:
     if unverifiable:
         return EXIT_BROKEN
     return EXIT_OK if passed else EXIT_VIOLATION
+
+
+def say(lines: list[str], code: int) -> int:
+    """Print each line on stderr as `bucketguard: LINE`; returns `code`."""
+    for line in lines:
+        print(f"bucketguard: {line}", file=sys.stderr)
+    return code
 
 
 def add_pack_arguments(parser: argparse.ArgumentParser) -> None:

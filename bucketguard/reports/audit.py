@@ -39,7 +39,8 @@ def fix_line(report: BucketReport) -> str | None:
     if status == "planned":
         lowered = f" LOWERS ENCRYPTION (--force): {'; '.join(fix['lowers'])};" if fix.get("lowers") else ""
         return f"~ {report.name}: planned:{lowered} {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
-    labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING"}
+    labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING",
+              "not-as-written": "written but S3 HOLDS SOMETHING ELSE", "unknown": "OUTCOME UNKNOWN"}
     return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}"
 
 
@@ -154,26 +155,33 @@ def planned(result: AuditResult) -> int:
 def apply_json(result: AuditResult) -> dict[str, Any]:
     return {"buckets": [bucket_json(r) for r in result.reports],
             "accounts": [{"id": r.account, "error": r.error} for r in result.accounts],
-            "summary": {"planned": planned(result), **apply_counts(result.reports)}}
+            "summary": {"planned": planned(result), **apply_counts(result.reports)}, "journal": result.journal}
 
 
 def audit_json(result: AuditResult) -> dict[str, Any]:
     document = to_json(result.reports)
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
+    document["journal"] = result.journal
     return document
 
 
-def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> None:
-    """Print the result as `--json` or text, and write `--sarif` if asked (not for an applied plan)."""
+def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> list[str]:
+    """Print the result as `--json` or text, then write `--sarif` if asked (not for an applied plan): what was
+    written is printed first. Returns a line `error: ...` for each output that could not be written."""
     if result.mode == "apply":
         sys.stdout.write(json.dumps(apply_json(result), indent=2) + "\n" if as_json else render_apply(result))
-        return
-    if sarif:
-        sarif.write_text(json.dumps(to_sarif(result.reports), indent=2) + "\n")
+        return [f"error: {e}" for e in result.output_errors]
     if as_json:
         sys.stdout.write(json.dumps(audit_json(result), indent=2) + "\n")
     elif result.organization:
         sys.stdout.write(render_organization(result.accounts))
     else:
         sys.stdout.write(render_table(result.reports, result.import_notes))
+    errors = list(result.output_errors)
+    if sarif is not None:
+        try:
+            sarif.write_text(json.dumps(to_sarif(result.reports), indent=2) + "\n")
+        except OSError as error:
+            errors.append(f"--sarif {sarif}: not written: {error}")
+    return [f"error: {e}" for e in errors]
