@@ -7,7 +7,6 @@ no side effects and costs next to nothing, so the policy pack can start fast.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -217,6 +216,10 @@ def kms_key_matches(value: str, allowed: str, *, account: str | None = None, reg
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+_IP_FORM = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")  # "formatted as an IP address", valid or not
+# Directory buckets (S3 User Guide, "Directory bucket naming rules"): base--zone-id--x-s3, at most 63
+# characters; the general purpose rules reserve that suffix.
+_DIRECTORY_BUCKET = re.compile(r"[a-z0-9][a-z0-9-]*--[a-z0-9]+(-[a-z0-9]+)*-(az|lz)[0-9]+--x-s3")
 
 
 def bucket_name_problem(name: str) -> str | None:
@@ -230,11 +233,7 @@ def bucket_name_problem(name: str) -> str | None:
         )
     if ".." in name:
         return "must not contain two adjacent dots"
-    try:
-        ipaddress.IPv4Address(name)
-    except ValueError:
-        pass
-    else:
+    if _IP_FORM.fullmatch(name):
         return "must not be formatted as an IP address"
     for prefix in _RESERVED_PREFIXES:
         if name.startswith(prefix):
@@ -243,6 +242,13 @@ def bucket_name_problem(name: str) -> str | None:
         if name.endswith(suffix):
             return f"must not end with the reserved suffix {suffix!r}"
     return None
+
+
+def any_bucket_name_problem(name: str) -> str | None:
+    """Why `name` can be neither a general purpose nor a directory bucket, or None."""
+    if len(name) <= 63 and _DIRECTORY_BUCKET.fullmatch(name):
+        return None
+    return bucket_name_problem(name)
 
 
 # --- Bucket families -----------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from bucketguard import rules
 from bucketguard.audit.aws import (
     Caller,
     RoleAccess,
@@ -147,28 +148,12 @@ def check_request(request: AuditRequest) -> None:
 
 MAX_PLAN_AGE_HOURS = 24.0 * 366
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
-# S3 bucket naming rules (S3 User Guide, "General purpose bucket naming rules" and "Directory bucket
-# naming rules"): 3-63 lowercase letters, digits, dots and hyphens, a letter or digit at each end, no
-# "..", not an IP address, no reserved prefix or suffix; a directory bucket is base--zone-id--x-s3.
-_GENERAL = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-_DIRECTORY = re.compile(r"[a-z0-9][a-z0-9-]*--[a-z0-9]+(-[a-z0-9]+)*-(az|lz)[0-9]+--x-s3")
-_IP_ADDRESS = re.compile(r"[0-9]{1,3}(\.[0-9]{1,3}){3}")
-_RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
-_RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--table-s3")
 
 
 def bucket_name_problem(name: str) -> str | None:
-    """Why `name` cannot be an S3 bucket (general purpose or directory), or None."""
-    if _DIRECTORY.fullmatch(name) and len(name) <= 63:
-        return None
-    if not _GENERAL.fullmatch(name):
-        return ("not an S3 bucket name: 3 to 63 lowercase letters, digits, dots and hyphens, beginning and ending "
-                "with a letter or digit (directory buckets: base--zone-id--x-s3)")
-    if ".." in name or _IP_ADDRESS.fullmatch(name):
-        return "not an S3 bucket name: no two adjacent dots and not an IP address"
-    if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
-        return "not an S3 bucket name: its prefix or suffix is reserved by S3"
-    return None
+    """Why `name` cannot be an S3 bucket (general purpose or directory: `rules`), or None."""
+    problem = rules.any_bucket_name_problem(name)
+    return None if problem is None else f"not an S3 bucket name: it {problem}"
 
 
 def check_output(flag: str, path: Path) -> None:
