@@ -69,7 +69,7 @@ class Terminated(BaseException):
     on the way out stops the program and the policy packs."""
 
 
-_SIGNAL_EXITS = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal, as shells report them
+_SIGNAL_EXITS = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: 143}  # 128 + the signal, as shells report them
 
 
 def _stop(signum: int, _frame: object) -> None:
