@@ -8,7 +8,7 @@ no side effects and costs next to nothing, so the policy pack can start fast.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -444,3 +444,328 @@ def setting_problems(
             "Bucket Keys only apply to SSE-KMS")
         problems.append(("bucket_key_enabled", f"{why}; remove bucket_key_enabled or set it to false"))
     return problems
+
+
+# --- What a bucket holds, and what a write to it does ----------------------------------------------
+# One model of GetBucketEncryption's answer (every rule of it) for the audit's fix, its plans, their
+# apply and the AWS Config remediation: what is held, what a change would lower or replace, which keys
+# it may not write, and whether what S3 holds is what was written.
+
+# S3's legacy location constraints (GetBucketLocation): none (null or empty) for us-east-1, `EU` for
+# eu-west-1 (S3 API reference, GetBucketLocation: "Buckets with a LocationConstraint of EU reside in eu-west-1").
+_LEGACY_LOCATIONS = {"": "us-east-1", "EU": "eu-west-1"}
+NO_ENCRYPTION_TYPE = "NONE"  # BlockedEncryptionTypes ["NONE"]: nothing is blocked (S3 API reference, BlockedEncryptionTypes)
+ALGORITHM_RANK = {SSE_S3: 1, SSE_KMS: 2, DSSE_KMS: 3}
+ALGORITHM_NAME = {SSE_S3: "SSE-S3 (AES256)", SSE_KMS: "SSE-KMS (aws:kms)", DSSE_KMS: "DSSE-KMS (aws:kms:dsse)"}
+
+
+def region_of_location(location: object) -> str:
+    """The region of a bucket whose GetBucketLocation answered `location` (legacy constraints mapped)."""
+    if location is None:
+        return "us-east-1"
+    text = str(location)
+    return _LEGACY_LOCATIONS.get(text, text)
+
+
+@dataclass(frozen=True)
+class HeldRule:
+    """One rule as S3 holds it: `algorithm` None when the rule has no default (or no SSEAlgorithm); a
+    value that is not a string is kept as its repr, an algorithm bucketguard does not know."""
+
+    algorithm: str | None
+    key: str | None  # KMSMasterKeyID as given; None when absent or empty
+    bucket_key: bool
+    blocked: tuple[str, ...]  # the blocked encryption types, NONE (blocks nothing) dropped
+
+    @property
+    def is_kms(self) -> bool:
+        return self.algorithm in KMS_ALGORITHMS
+
+    @property
+    def known(self) -> bool:
+        return self.algorithm is None or self.algorithm in ALGORITHMS
+
+    @property
+    def customer_key(self) -> str | None:
+        """The customer managed key it encrypts with; None for SSE-S3 and the AWS managed key."""
+        if not self.is_kms or self.key is None or is_aws_managed_key(self.key):
+            return None
+        return self.key
+
+    def describe(self) -> str:
+        if self.algorithm is None:
+            parts = ["no default algorithm"]
+        else:
+            parts = [self.algorithm if self.known else f"{self.algorithm} (an algorithm bucketguard does not know)"]
+        if self.is_kms:
+            parts.append(f"key {self.key or 'aws/s3 (implicit)'}")
+        if self.bucket_key and self.algorithm == SSE_KMS:
+            parts.append("Bucket Key")
+        if self.blocked:
+            parts.append(f"blocks {', '.join(self.blocked)}")
+        return ", ".join(parts)
+
+
+def _held_rule(rule: object) -> HeldRule:
+    if not isinstance(rule, Mapping):
+        return HeldRule(repr(rule), None, False, ())
+    default = rule.get("ApplyServerSideEncryptionByDefault")
+    algorithm: str | None = None
+    key: str | None = None
+    if isinstance(default, Mapping):
+        value = default.get("SSEAlgorithm")
+        algorithm = value if isinstance(value, str) or value is None else repr(value)
+        raw_key = default.get("KMSMasterKeyID")
+        key = raw_key if isinstance(raw_key, str) and raw_key else (None if raw_key in (None, "") else repr(raw_key))
+    elif default is not None:
+        algorithm = repr(default)
+    types = rule.get("BlockedEncryptionTypes")
+    listed = types.get("EncryptionType") if isinstance(types, Mapping) else None
+    blocked: list[str] = []
+    for item in listed if isinstance(listed, list) else []:
+        text = item if isinstance(item, str) else repr(item)
+        if text != NO_ENCRYPTION_TYPE and text not in blocked:
+            blocked.append(text)
+    return HeldRule(algorithm, key, rule.get("BucketKeyEnabled") is True, tuple(blocked))
+
+
+@dataclass(frozen=True)
+class Holding:
+    """What a bucket's GetBucketEncryption says, every rule of it (`configured` False:
+    ServerSideEncryptionConfigurationNotFoundError)."""
+
+    configured: bool
+    rules: tuple[HeldRule, ...] = ()
+
+    @property
+    def algorithms(self) -> list[str]:
+        return list(dict.fromkeys(r.algorithm for r in self.rules if r.algorithm is not None))
+
+    @property
+    def unknown_algorithms(self) -> list[str]:
+        return [a for a in self.algorithms if a not in ALGORITHMS]
+
+    @property
+    def strongest(self) -> str | None:
+        """The strongest algorithm bucketguard knows among the rules."""
+        known = [a for a in self.algorithms if a in ALGORITHM_RANK]
+        return max(known, key=ALGORITHM_RANK.__getitem__) if known else None
+
+    @property
+    def customer_keys(self) -> list[str]:
+        return list(dict.fromkeys(k for r in self.rules if (k := r.customer_key) is not None))
+
+    @property
+    def keys(self) -> list[str]:
+        """Every KMS key a KMS rule names (customer managed or AWS managed by alias)."""
+        return list(dict.fromkeys(r.key for r in self.rules if r.is_kms and r.key is not None))
+
+    @property
+    def bucket_key(self) -> bool:
+        return any(r.bucket_key and r.algorithm == SSE_KMS for r in self.rules)
+
+    @property
+    def blocked(self) -> list[str]:
+        return list(dict.fromkeys(t for r in self.rules for t in r.blocked))
+
+    def describe(self) -> str:
+        """One line for what the bucket holds, as users read it (every rule)."""
+        if not self.configured:
+            return "no default encryption"
+        if not self.rules:
+            return "an empty encryption configuration"
+        if len(self.rules) == 1:
+            return self.rules[0].describe()
+        return "; ".join(f"rule {i}: {r.describe()}" for i, r in enumerate(self.rules, 1))
+
+
+def holding_of(api_rules: Sequence[object] | None) -> Holding:
+    """The model of S3's `Rules` (None: no configuration)."""
+    if api_rules is None:
+        return Holding(False)
+    return Holding(True, tuple(_held_rule(r) for r in api_rules))
+
+
+def api_rule(algorithm: str, key: str | None, bucket_key: bool, blocked: Sequence[str]) -> dict[str, object]:
+    """One PutBucketEncryption rule; the Bucket Key only where it applies (SSE-KMS)."""
+    default: dict[str, object] = {"SSEAlgorithm": algorithm}
+    if key is not None and algorithm in KMS_ALGORITHMS:
+        default["KMSMasterKeyID"] = key
+    rule: dict[str, object] = {"ApplyServerSideEncryptionByDefault": default,
+                               "BucketKeyEnabled": bool(bucket_key) and bucket_key_applies(algorithm)}
+    if blocked:
+        rule["BlockedEncryptionTypes"] = {"EncryptionType": list(blocked)}
+    return rule
+
+
+def misplaced_key(key: object, *, account: str, region: str, partition: str) -> str | None:
+    """Why S3 could not use `key` for a bucket of `account` in `region`, or None. KMS keys are regional
+    and S3 does not check the key at PutBucketEncryption, so every upload relying on it would fail.
+    Another account's key is usable by its key ARN (a central key account), not by an alias ARN: S3
+    resolves an alias in the requester's account (S3 User Guide, "Specifying server-side encryption
+    with AWS KMS": cross-account keys need the fully qualified key ARN)."""
+    ref = parse_kms_key(key)
+    if ref is None or not ref.is_arn:
+        return None  # no key, or a bare id or alias name: S3 resolves it in the bucket's account and region
+    if ref.region != region or ref.partition != partition:
+        return (f"KMS key {key} is in region {ref.region}, the bucket in {region}; KMS keys are regional and "
+                "S3 does not check the key when it is set, so every upload using default encryption would fail. "
+                f"Pass a key of {region} (--kms-key-id).")
+    if ref.account != account and ref.kind == "alias":
+        return (f"KMS alias {key} belongs to account {ref.account}, the bucket to {account}; S3 resolves an alias "
+                "in the account of whoever uploads, so pass the key ARN of the other account's key "
+                "(arn:...:key/ID) instead.")
+    return None
+
+
+@dataclass(frozen=True)
+class WriteEffects:
+    """What writing `after` over `before` would do: what it lowers, which customer managed keys it
+    replaces by others, and why a key it sets cannot be used where the bucket is."""
+
+    lowers: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    misplaced: tuple[str, ...] = ()
+
+    @property
+    def needs_force(self) -> bool:
+        return bool(self.lowers or self.replaces)
+
+    def force_reason(self) -> str:
+        """Why the write needs --force, in the words a refusal uses."""
+        parts = []
+        if self.lowers:
+            parts.append(f"the fix would lower encryption ({'; '.join(self.lowers)})")
+        if self.replaces:
+            parts.append(f"it uses {' and '.join(self.replaces)}, which the fix would replace (readers may lose access)")
+        return "; ".join(parts)
+
+
+def _name(algorithm: str) -> str:
+    return ALGORITHM_NAME.get(algorithm, algorithm)
+
+
+def write_effects(before: Holding, after: Holding, *, account: str, region: str, partition: str) -> WriteEffects:
+    """What a write of `after` does to a bucket holding `before`, judged over every rule: the strongest
+    algorithm, every customer managed key, the Bucket Key, every blocked type; an algorithm bucketguard
+    does not know is never replaced without --force (it cannot tell whether that lowers encryption)."""
+    misplaced = tuple(p for k in after.keys if (p := misplaced_key(k, account=account, region=region,
+                                                                    partition=partition)))
+    if not before.configured or not before.rules:
+        return WriteEffects(misplaced=misplaced)
+    lowers: list[str] = []
+    if not after.configured or not after.algorithms:
+        lowers.append("removes default encryption")
+    for algorithm in before.unknown_algorithms:
+        if algorithm not in after.algorithms:
+            lowers.append(f"replaces {algorithm}, an algorithm bucketguard does not know, so it cannot tell whether "
+                          "that lowers encryption")
+    old, new = before.strongest, after.strongest
+    if old is not None and (new is None or ALGORITHM_RANK[new] < ALGORITHM_RANK[old]):
+        lowers.append(f"{_name(old)} down to {_name(new) if new else ', '.join(after.algorithms) or 'nothing'}")
+    replaces: list[str] = []
+    new_keys = after.customer_keys
+    for key in before.customer_keys:
+        if misplaced_key(key, account=account, region=region, partition=partition):
+            continue  # a key S3 cannot use here encrypts nothing new: replacing it takes no reader's access
+        if any(kms_key_matches(key, k, account=account, region=region, partition=partition) for k in new_keys):
+            continue
+        if new_keys:
+            replaces.append(f"customer managed key {key}")
+        elif any(r.is_kms for r in after.rules):
+            lowers.append(f"customer managed key {key} down to the AWS managed key aws/s3")
+        else:
+            lowers.append(f"drops customer managed key {key}")
+    if before.bucket_key and not after.bucket_key and SSE_KMS in after.algorithms:
+        lowers.append("drops the S3 Bucket Key")
+    dropped = [t for t in before.blocked if t not in after.blocked]
+    if dropped:
+        lowers.append(f"stops blocking {', '.join(dropped)}")
+    return WriteEffects(tuple(lowers), tuple(replaces), misplaced)
+
+
+def holding_differences(written: Holding, held: Holding, *, account: str | None, region: str | None,
+                        partition: str | None) -> list[str]:
+    """How what S3 holds differs from what was written, field by field (algorithm, key, Bucket Key,
+    blocked types), rule by rule; empty when S3 holds exactly what was written. S3 may accept a write and
+    keep less of it (a region without SSE-C blocking keeps no BlockedEncryptionTypes), so a passing
+    verdict alone does not show that a write took. A key written in one form and held in another is the
+    same only where `kms_key_matches` can tell (unknown context: different)."""
+    if not held.configured:
+        return ["S3 holds no default encryption"] if written.configured else []
+    if not written.configured:
+        return [f"nothing was written, S3 holds {held.describe()}"]
+    if len(written.rules) != len(held.rules):
+        return [f"{len(written.rules)} rule(s) written, S3 holds {len(held.rules)}"]
+    found = []
+    for index, (mine, theirs) in enumerate(zip(written.rules, held.rules, strict=True), 1):
+        where = f"rule {index} " if len(written.rules) > 1 else ""
+        if mine.algorithm != theirs.algorithm:
+            found.append(f"{where}algorithm: written {mine.algorithm or 'none'}, S3 holds {theirs.algorithm or 'none'}")
+        elif mine.is_kms and mine.key != theirs.key and not (
+                mine.key is not None and theirs.key is not None
+                and kms_key_matches(mine.key, theirs.key, account=account, region=region, partition=partition)):
+            found.append(f"{where}key: written {mine.key or 'aws/s3 (implicit)'}, S3 holds "
+                         f"{theirs.key or 'aws/s3 (implicit)'}")
+        if mine.bucket_key != theirs.bucket_key:
+            found.append(f"{where}Bucket Key: written {str(mine.bucket_key).lower()}, S3 holds "
+                         f"{str(theirs.bucket_key).lower()}")
+        if sorted(mine.blocked) != sorted(theirs.blocked):
+            found.append(f"{where}blocked encryption types: written {', '.join(mine.blocked) or 'none'}, S3 holds "
+                         f"{', '.join(theirs.blocked) or 'none'}")
+    return found
+
+
+@dataclass(frozen=True)
+class FixChoice:
+    """The change a fix would write (`after`) and what it does, or why no change is possible (`refusal`)."""
+
+    after: list[dict[str, object]] | None
+    effects: WriteEffects = WriteEffects()
+    refusal: str | None = None
+
+
+def fix_candidates(before: Holding, algorithm: str, key: str | None, *, bucket_key: bool,
+                   block_sse_c: bool) -> list[list[dict[str, object]]]:
+    """The changes a fix may write, least change first: each rule's own algorithm and key (strongest
+    first); each KMS rule's algorithm with the setting's key; the setting. Each keeps the Bucket Key and
+    the blocked types the bucket has, and blocks SSE-C when the setting does."""
+    held_bucket_key = before.bucket_key or bucket_key
+    blocked = before.blocked
+    if block_sse_c and SSE_C not in blocked:
+        blocked = [*blocked, SSE_C]
+    own = sorted((r for r in before.rules if r.algorithm in ALGORITHMS),
+                 key=lambda r: -ALGORITHM_RANK[r.algorithm or ""])
+    defaults: list[tuple[str, str | None]] = [(r.algorithm or "", r.key if r.is_kms else None) for r in own]
+    if algorithm in KMS_ALGORITHMS:
+        defaults.extend((r.algorithm or "", key) for r in own if r.is_kms)
+    defaults.append((algorithm, key if algorithm in KMS_ALGORITHMS else None))
+    candidates: list[list[dict[str, object]]] = []
+    for chosen_algorithm, chosen_key in dict.fromkeys(defaults):
+        candidate = [api_rule(chosen_algorithm, chosen_key, held_bucket_key, blocked)]
+        if candidate not in candidates:
+            candidates.append(candidate)
+    return candidates
+
+
+def choose_fix(before_rules: Sequence[object] | None, algorithm: str, key: str | None, *, bucket_key: bool,
+               block_sse_c: bool, passes: Callable[[list[dict[str, object]]], bool], account: str, region: str,
+               partition: str, key_problem: Callable[[str], str | None] | None = None) -> FixChoice:
+    """The first candidate (`fix_candidates`) whose keys S3 can use where the bucket is (and that
+    `key_problem` does not refuse) and that `passes` the mandatory policies, with what it does; the
+    caller decides whether its effects need --force."""
+    before = holding_of(before_rules)
+    unusable: str | None = None
+    for candidate in fix_candidates(before, algorithm, key, bucket_key=bucket_key, block_sse_c=block_sse_c):
+        after = holding_of(candidate)
+        effects = write_effects(before, after, account=account, region=region, partition=partition)
+        problem = effects.misplaced[0] if effects.misplaced else None
+        if problem is None and key_problem is not None:
+            problem = next((p for k in after.keys if (p := key_problem(k))), None)
+        if problem:
+            unusable = unusable or problem
+            continue
+        if passes(candidate):
+            return FixChoice(candidate, effects)
+    return FixChoice(None, refusal=f"not fixable with this setting: {unusable}" if unusable else
+                     "no change within the fix setting passes the mandatory policies")

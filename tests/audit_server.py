@@ -15,6 +15,13 @@ What the front adds, each an AWS fact moto 5.2 does not implement:
 
 moto itself runs as `tests/moto_faithful.py`: moto's server, with GetBucketEncryption answering the
 BlockedEncryptionTypes it was sent, as S3 does.
+  throttling (503 SlowDown) on the first reads of `throttled*` buckets.
+- Answers moto cannot give: GetBucketEncryption with several rules, algorithms moto refuses or
+  `BlockedEncryptionTypes` (moto drops it), until the audit writes the bucket (`encryption`);
+  GetBucketLocation's legacy constraints `EU` and empty (`locations`).
+- KMS: DescribeKey of another account's key ARN is answered from that account (as a key policy granting
+  the caller allows; moto looks keys up in the caller's account only); AccessDenied for chosen keys, as
+  the key policy refusing (`kms_denied`), or for every key, as IAM refusing (`no_describe_key`).
 """
 
 from __future__ import annotations
@@ -113,6 +120,17 @@ def drop_blocked_types(body: bytes) -> bytes:
     """A PutBucketEncryption body without its BlockedEncryptionTypes: what a service that does not keep
     SSE-C blocking holds after accepting it."""
     return re.sub(rb"<BlockedEncryptionTypes>.*?</BlockedEncryptionTypes>", b"", body, flags=re.S)
+def create_key(endpoint: str, region: str = "us-east-1", account: str | None = None, **options: Any) -> str:
+    """A KMS key in moto (symmetric unless `options` say otherwise); returns its ARN."""
+    client = boto3.client("kms", endpoint_url=endpoint, region_name=region,
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    if account is not None:
+        def add_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account
+
+        client.meta.events.register("before-sign.kms", add_account)
+    arn: str = client.create_key(**options)["KeyMetadata"]["Arn"]
+    return arn
 
 
 def state(s3: Any, bucket: str) -> Any:
@@ -131,6 +149,19 @@ def run_audit(endpoint: str, *args: str | Path, cwd: Path | None = None,
                           cwd=cwd or ROOT / "tests" / "programs" / "bare-bucket")
     document = json.loads(done.stdout) if "--json" in args and done.stdout else done.stdout
     return done.returncode, document, done.stderr
+
+
+def encryption_xml(rules: list[dict[str, Any]]) -> bytes:
+    """GetBucketEncryption's answer holding `rules` (S3's PascalCase dicts)."""
+    def element(name: str, value: Any) -> str:
+        if isinstance(value, dict):
+            return f"<{name}>{''.join(element(k, v) for k, v in value.items())}</{name}>"
+        if isinstance(value, list):
+            return "".join(element(name, v) for v in value)
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return f"<{name}>{text}</{name}>"
+    body = "".join(element("Rule", rule) for rule in rules)
+    return f'<ServerSideEncryptionConfiguration xmlns="{S3_NS[1:-1]}">{body}</ServerSideEncryptionConfiguration>'.encode()
 
 
 @dataclass(frozen=True)
@@ -155,7 +186,9 @@ class FaultyS3:
                  owners: dict[str, str] | None = None, list_page: int | None = None,
                  deny_assume_role: tuple[str, ...] = (), owner_of: Callable[[str], str] | None = None,
                  deny_list_buckets_in: tuple[str, ...] = (), rewrite_put: Callable[[bytes], bytes] | None = None,
-                 lost_answer: dict[str, str] | None = None, hold_puts: tuple[str, ...] = ()) -> None:
+                 lost_answer: dict[str, str] | None = None, hold_puts: tuple[str, ...] = (),
+                 encryption: dict[str, list[dict[str, Any]]] | None = None, locations: dict[str, str] | None = None,
+                 kms_denied: tuple[str, ...] = (), no_describe_key: bool = False) -> None:
         self.seen: Counter[str] = Counter()
         self.puts: list[str] = []  # buckets, in the order their PutBucketEncryption arrived
         self.put_arrived = threading.Condition()
@@ -167,6 +200,8 @@ class FaultyS3:
         self.account_of_key: dict[str, str] = {}  # access key id of an assumed role -> its account
         owners = owners or {}
         self.owner_of = owner_of or (lambda bucket: owners.get(bucket, DEFAULT_ACCOUNT))
+        self.encryption = dict(encryption or {})
+        locations = locations or {}
         self._lock = threading.Lock()
         outer = self
 
@@ -238,6 +273,7 @@ class FaultyS3:
                 if action == "PutBucketEncryption" and data is not None:
                     with outer._lock:
                         outer.written[bucket] = data
+                        outer.encryption.pop(bucket, None)
                     with outer.put_arrived:
                         outer.puts.append(bucket)
                         outer.put_arrived.notify_all()
@@ -252,6 +288,11 @@ class FaultyS3:
                         self.close_connection = True
                         return None
                     return self._reply(*answer)
+                if action == "GetBucketEncryption" and bucket in outer.encryption:
+                    return self._reply(200, encryption_xml(outer.encryption[bucket]), {"Content-Type": "application/xml"})
+                if action == "GetBucketLocation" and bucket in locations:
+                    body = f'<LocationConstraint xmlns="{S3_NS[1:-1]}">{locations[bucket]}</LocationConstraint>'
+                    return self._reply(200, body.encode(), {"Content-Type": "application/xml"})
                 self._reply(*self._upstream(data))
 
             def _list_buckets(self, query: dict[str, list[str]], data: bytes | None) -> None:
@@ -290,6 +331,19 @@ class FaultyS3:
                 with outer._lock:
                     outer.calls.append(Call(access_key, service, action, None, None))
                 role_arn = str(params.get("RoleArn", ""))
+                if action == "DescribeKey":
+                    key = str(params.get("KeyId", ""))
+                    if no_describe_key:
+                        return self._json_error("AccessDeniedException", "User: arn:aws:sts::x:assumed-role/r/s is not "
+                                                "authorized to perform: kms:DescribeKey on resource: " + key +
+                                                " because no identity-based policy allows the kms:DescribeKey action")
+                    if any(d in key for d in kms_denied):
+                        return self._json_error("AccessDeniedException", "User: arn:aws:sts::x:assumed-role/r/s is not "
+                                                "authorized to perform: kms:DescribeKey on resource: " + key +
+                                                " because no resource-based policy allows the kms:DescribeKey action")
+                    if key.startswith("arn:") and key.split(":")[4] != outer.account_of_key.get(access_key,
+                                                                                                DEFAULT_ACCOUNT):
+                        self.headers["x-moto-account-id"] = key.split(":")[4]
                 if action == "AssumeRole" and any(f":{a}:" in role_arn for a in deny_assume_role):
                     return self._error(403, "AccessDenied", xml=False)
                 status, body, headers = self._upstream(data)
@@ -299,6 +353,10 @@ class FaultyS3:
                         if key:
                             outer.account_of_key[key.group(1).decode()] = role_arn.split(":")[4]
                 self._reply(status, body, headers)
+
+            def _json_error(self, code: str, message: str) -> None:
+                body = json.dumps({"__type": code, "message": message}).encode()
+                return self._reply(400, body, {"Content-Type": "application/x-amz-json-1.1"})
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _forward
 

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import FaultyS3, encrypt, state
+from audit_server import FaultyS3, create_key, encrypt, state
 from audit_server import run_audit as audit
 from helpers import ROOT
 
 pytestmark = pytest.mark.slow
 KEY_A = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_B = "arn:aws:kms:us-east-1:123456789012:key/00000000-1111-2222-3333-444444444444"
+
+
+@pytest.fixture(autouse=True)
+def real_keys(endpoint: str, s3: Any) -> None:
+    """KEY_A and KEY_B as keys moto's KMS has (the fix checks with DescribeKey that a key it writes exists)."""
+    global KEY_A, KEY_B
+    KEY_A, KEY_B = create_key(endpoint), create_key(endpoint)
 
 
 def verdicts(document: Any) -> dict[str, tuple[str, set[tuple[str, str]]]]:

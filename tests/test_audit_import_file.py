@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import DEFAULT_ACCOUNT, encrypt, run_audit, state
+from audit_server import DEFAULT_ACCOUNT, create_key, encrypt, run_audit, state
 
 pytestmark = pytest.mark.slow
 KEY_A = f"arn:aws:kms:us-east-1:{DEFAULT_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -23,6 +23,13 @@ def project(tmp_path: Path, stack_config: str) -> Path:
     (folder / "Pulumi.dev.yaml").write_text("config:\n" + stack_config)
     return folder
 
+
+
+@pytest.fixture(autouse=True)
+def real_keys(endpoint: str, s3: Any) -> None:
+    """KEY_A and KEY_B as keys moto's KMS has: the fix refuses a key DescribeKey does not find."""
+    global KEY_A, KEY_B
+    KEY_A, KEY_B = create_key(endpoint), create_key(endpoint)
 
 def imported(path: Path) -> list[str]:
     return [r["id"] for r in json.loads(path.read_text())["resources"] if "id" in r]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import DEFAULT_ACCOUNT, FaultyS3, drop_blocked_types, encrypt, run_audit, s3_client, state
+from audit_server import DEFAULT_ACCOUNT, FaultyS3, create_key, drop_blocked_types, encrypt, run_audit, s3_client, state
 
 pytestmark = pytest.mark.slow
 OTHER_ACCOUNT = "222222222222"
@@ -18,6 +18,14 @@ KEY_B = f"arn:aws:kms:us-east-1:{DEFAULT_ACCOUNT}:key/00000000-1111-2222-3333-44
 KEY_WEST = f"arn:aws:kms:eu-west-1:{DEFAULT_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 KEY_OTHER_ACCOUNT = f"arn:aws:kms:us-east-1:{OTHER_ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
+FAKE_A = KEY_A  # a key id no KMS has: only judged here, never written
+
+
+@pytest.fixture(autouse=True)
+def real_keys(endpoint: str, s3: Any) -> None:
+    """KEY_A and KEY_B as keys moto's KMS has (the fix checks with DescribeKey that a key it writes exists)."""
+    global KEY_A, KEY_B
+    KEY_A, KEY_B = create_key(endpoint), create_key(endpoint)
 
 
 def pack_config(tmp_path: Path, config: dict[str, Any]) -> Path:
@@ -55,19 +63,21 @@ def test_a_bucket_of_another_account_is_reported_never_read_or_written(endpoint:
 
 
 def test_a_key_of_another_region_or_account_is_never_written(endpoint: str, s3: Any) -> None:
+    west = create_key(endpoint, "eu-west-1")
     encrypt(s3, "west", None, region="eu-west-1")
     encrypt(s3, "east", None)
-    code, document, _ = run_audit(endpoint, "--json", "--fix", "--kms-key-id", KEY_WEST)
+    code, document, _ = run_audit(endpoint, "--json", "--fix", "--kms-key-id", west)
     got = by_name(document)
     assert got["east"]["fix"]["status"] == "refused"
     assert "is in region eu-west-1, the bucket in us-east-1" in got["east"]["fix"]["reason"]
     assert state(s3, "east") == NOT_FOUND
     assert got["west"]["fix"]["status"] == "fixed"
-    assert default_of(state(s3, "west")) == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": KEY_WEST}
+    assert default_of(state(s3, "west")) == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": west}
     assert code == 1
 
-    code, document, _ = run_audit(endpoint, "--json", "--fix", "--kms-key-id", KEY_OTHER_ACCOUNT, "--bucket", "east")
-    assert f"belongs to account {OTHER_ACCOUNT}" in by_name(document)["east"]["fix"]["reason"]
+    alias = f"arn:aws:kms:us-east-1:{OTHER_ACCOUNT}:alias/theirs"
+    code, document, _ = run_audit(endpoint, "--json", "--fix", "--kms-key-id", alias, "--bucket", "east")
+    assert f"KMS alias {alias} belongs to account {OTHER_ACCOUNT}" in by_name(document)["east"]["fix"]["reason"]
     assert state(s3, "east") == NOT_FOUND
     assert code == 1
 
@@ -91,15 +101,19 @@ def test_a_dsse_bucket_failing_only_sse_c_keeps_dsse_and_its_key(endpoint: str, 
 
 
 @pytest.mark.parametrize(("before", "config", "flags", "lowered"), [
-    (("aws:kms:dsse", KEY_A), {"s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["aws:kms"]}},
-     ("--kms-key-id", KEY_A), "DSSE-KMS (aws:kms:dsse) down to SSE-KMS (aws:kms)"),
-    (("aws:kms", KEY_B), {"s3-kms-key-allowed": {"allowedKmsKeys": ["alias/aws/s3"]}},
-     ("--use-aws-managed-key",), f"customer managed key {KEY_B} down to the AWS managed key aws/s3"),
+    (("aws:kms:dsse", "KEY_A"), {"s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["aws:kms"]}},
+     ("--kms-key-id", "KEY_A"), "DSSE-KMS (aws:kms:dsse) down to SSE-KMS (aws:kms)"),
+    (("aws:kms", "KEY_B"), {"s3-kms-key-allowed": {"allowedKmsKeys": ["alias/aws/s3"]}},
+     ("--use-aws-managed-key",), "customer managed key KEY_B down to the AWS managed key aws/s3"),
     (("aws:kms", None), {"s3-encryption-algorithm-allowed": {"allowedAlgorithms": ["AES256"]}},
      ("--sse-algorithm", "AES256"), "SSE-KMS (aws:kms) down to SSE-S3 (AES256)"),
 ], ids=["dsse-to-kms", "customer-key-to-aws-managed", "kms-to-sse-s3"])
 def test_lowering_encryption_needs_force_and_is_shown(endpoint: str, s3: Any, tmp_path: Path, before: tuple[str, str | None],
                                                       config: dict[str, Any], flags: tuple[str, ...], lowered: str) -> None:
+    named = {"KEY_A": KEY_A, "KEY_B": KEY_B}
+    before = (before[0], named.get(before[1] or "", before[1]))
+    flags = tuple(named.get(f, f) for f in flags)
+    lowered = lowered.replace("KEY_B", KEY_B)
     encrypt(s3, "bucket", before[0], before[1], bucket_key=before[0] == "aws:kms")
     original = state(s3, "bucket")
     path = pack_config(tmp_path, config)
@@ -181,23 +195,24 @@ def test_list_buckets_is_paginated_with_max_buckets(endpoint: str, s3: Any) -> N
 
 
 def test_a_key_of_another_account_with_the_same_id_is_not_the_fix_key(endpoint: str, s3: Any, tmp_path: Path) -> None:
-    encrypt(s3, "foreign-key", "aws:kms", KEY_OTHER_ACCOUNT, bucket_key=True)  # same key id as KEY_A
+    other = f"arn:aws:kms:us-east-1:{OTHER_ACCOUNT}:key/{KEY_A.rsplit('/', 1)[1]}"  # same key id as KEY_A
+    encrypt(s3, "foreign-key", "aws:kms", other, bucket_key=True)
     config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}})
     code, document, _ = run_audit(endpoint, "--json", "--policy-pack-config", config, "--fix", "--kms-key-id", KEY_A)
     bucket = by_name(document)["foreign-key"]
     assert bucket["verdict"] == "FAIL"
     assert bucket["fix"]["status"] == "refused"
-    assert f"customer managed key {KEY_OTHER_ACCOUNT}" in bucket["fix"]["reason"] and "--force" in bucket["fix"]["reason"]
-    assert default_of(state(s3, "foreign-key"))["KMSMasterKeyID"] == KEY_OTHER_ACCOUNT
+    assert f"customer managed key {other}" in bucket["fix"]["reason"] and "--force" in bucket["fix"]["reason"]
+    assert default_of(state(s3, "foreign-key"))["KMSMasterKeyID"] == other
     assert code == 1
 
 
 def test_bare_allowed_keys_resolve_in_the_buckets_own_account_and_region(endpoint: str, s3: Any, tmp_path: Path) -> None:
-    encrypt(s3, "own-key", "aws:kms", KEY_A, bucket_key=True)
+    encrypt(s3, "own-key", "aws:kms", FAKE_A, bucket_key=True)
     encrypt(s3, "same-id-other-account", "aws:kms", KEY_OTHER_ACCOUNT, bucket_key=True)
     encrypt(s3, "west-same-id", "aws:kms", KEY_WEST, bucket_key=True, region="eu-west-1")
     encrypt(s3, "same-id-other-region", "aws:kms", KEY_WEST, bucket_key=True)
-    config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A.rsplit("/", 1)[1]]},
+    config = pack_config(tmp_path, {"s3-kms-key-allowed": {"allowedKmsKeys": [FAKE_A.rsplit("/", 1)[1]]},
                                     "s3-sse-c-blocked": "disabled"})
     code, document, _ = run_audit(endpoint, "--json", "--policy-pack-config", config)
     assert {name: b["verdict"] for name, b in by_name(document).items()} == {

@@ -1,5 +1,6 @@
 """Every AWS call the audit makes, in one place: STS (GetCallerIdentity, AssumeRole), Organizations
-(ListAccounts) and S3 (ListBuckets, GetBucketLocation, GetBucketEncryption, PutBucketEncryption).
+(ListAccounts), S3 (ListBuckets, GetBucketLocation, GetBucketEncryption, PutBucketEncryption) and KMS
+(DescribeKey, optional: whether a key the fix would write is usable).
 `bucketguard/audit/iam.py` ships the IAM documents that allow exactly these.
 
 Every client retries throttling with botocore's adaptive mode, and every call for a bucket passes
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bucketguard.audit.models import Account, AccountResult, Identity
+from bucketguard.rules import region_of_location
 
 if TYPE_CHECKING:
     from bucketguard.audit.journal import Journal
@@ -116,13 +118,38 @@ class BucketRead:
     error_code: str | None = None
 
 
-class S3Buckets:
-    """The buckets of one account, through one boto3 S3 client (safe to share between threads)."""
+class KeyDescriber:
+    """KMS DescribeKey in one account (the session's), in any region: one client per region."""
 
-    def __init__(self, client: Any, identity: Identity, journal: Journal | None = None) -> None:
+    def __init__(self, session: Any, endpoint_url: str | None) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self._clients: dict[str, Any] = {}
+
+    def describe(self, key: str, region: str) -> dict[str, Any]:
+        """DescribeKey's KeyMetadata (raises botocore's error)."""
+        with _CLIENT_LOCK:  # botocore's Session.client is not thread-safe
+            client = self._clients.get(region)
+            if client is None:
+                from botocore.config import Config
+
+                config = Config(region_name=region, retries={"max_attempts": 5, "mode": "adaptive"})
+                client = self._clients[region] = self.session.client("kms", endpoint_url=self.endpoint_url,
+                                                                     config=config)
+        metadata: dict[str, Any] = client.describe_key(KeyId=key)["KeyMetadata"]
+        return metadata
+
+
+class S3Buckets:
+    """The buckets of one account, through one boto3 S3 client (safe to share between threads), and the
+    account's view of KMS keys (`keys`: None when not asked)."""
+
+    def __init__(self, client: Any, identity: Identity, journal: Journal | None = None,
+                 keys: KeyDescriber | None = None) -> None:
         self.client = client
         self.identity = identity
         self.journal = journal  # every write is recorded there as it starts and as S3 answers
+        self.keys = keys
 
     def list_names(self) -> list[str]:
         names: list[str] = []
@@ -137,7 +164,7 @@ class S3Buckets:
         region: str | None = None
         try:
             location = self.client.get_bucket_location(Bucket=name, ExpectedBucketOwner=owner).get("LocationConstraint")
-            region = location or "us-east-1"
+            region = region_of_location(location)
             try:
                 answer = self.client.get_bucket_encryption(Bucket=name, ExpectedBucketOwner=owner)
                 rules: list[dict[str, Any]] | None = list(answer.get("ServerSideEncryptionConfiguration", {})
@@ -199,7 +226,8 @@ class RoleAccess:
     def buckets(self, account: str) -> S3Buckets:
         """The account's buckets, through the assumed role."""
         session = self.assume(account)
-        return S3Buckets(s3_client(session, self.endpoint_url, self.workers), Identity(account, self.partition))
+        return S3Buckets(s3_client(session, self.endpoint_url, self.workers), Identity(account, self.partition),
+                         keys=KeyDescriber(session, self.endpoint_url))
 
 
 _CLIENT_LOCK = threading.Lock()

@@ -12,19 +12,8 @@ from typing import Any
 
 from bucketguard import rules
 from bucketguard.audit.aws import error_code
-from bucketguard.audit.encryption import (
-    blocked_of,
-    bucket_key_of,
-    customer_key_of,
-    default_of,
-    describe_rules,
-    desired_rules,
-    lowerings,
-    make_rule,
-    misplaced_key,
-    same_key,
-)
-from bucketguard.audit.judge import AccountAuditor, judge, mandatory_findings, setting_problems
+from bucketguard.audit.encryption import describe_rules, desired_rules
+from bucketguard.audit.judge import AccountAuditor, KeyCheck, judge, mandatory_findings, setting_problems
 from bucketguard.audit.models import AuditRequest, BucketReport, Identity
 from bucketguard.audit.plan import PlannedChange
 from bucketguard.inputs import Broken
@@ -73,105 +62,76 @@ class FixPlan:
     after: list[dict[str, Any]] | None
     reason: str  # the failing policies it fixes, or why it is refused
     lowers: tuple[str, ...] = ()
+    replaces: tuple[str, ...] = ()
+    key_checks: tuple[KeyCheck, ...] = ()
 
     @property
     def refused(self) -> bool:
         return self.after is None
 
+    def record(self, status: str, before: list[dict[str, Any]] | None) -> dict[str, Any]:
+        """The report's `fix` entry for this plan."""
+        entry: dict[str, Any] = {"status": status, "reason": self.reason, "lowers": list(self.lowers)}
+        if self.replaces:
+            entry["replaces"] = list(self.replaces)
+        if self.after is not None:
+            entry.update(before=before, after=self.after)
+        if self.key_checks:
+            entry["keyChecks"] = [{"key": c.key, "status": c.status, "detail": c.detail} for c in self.key_checks]
+        return entry
+
+
+KeyChecker = Callable[[str, str], "KeyCheck | None"]  # (key, region) -> the check, None: not checked at all
+
+
+def _checked(keys: KeyChecker | None, region: str, found: dict[str, KeyCheck]) -> Callable[[str], str | None]:
+    """A `key_problem` for `rules.choose_fix`: why DescribeKey refuses a key (recording every check)."""
+    def problem(key: str) -> str | None:
+        check = keys(key, region) if keys is not None else None
+        if check is None:
+            return None
+        found[key] = check
+        return f"KMS key {key}: {check.detail}" if check.refuses else None
+    return problem
+
 
 def plan_fix(report: BucketReport, setting: EncryptionSettings, config: ResolvedConfig, identity: Identity,
-             force: bool) -> FixPlan:
+             force: bool, keys: KeyChecker | None = None) -> FixPlan:
     """The least change that makes a failing bucket pass: keep what passes, fix what fails.
 
-    Candidates, in order: the bucket's own algorithm and key; its algorithm with the setting's key;
-    the setting. Each keeps the bucket's Bucket Key and blocked types (and blocks SSE-C when the
-    setting does), and is judged with the same checks; the first that passes is the plan.
+    Candidates (`rules.fix_candidates`), in order: each of the bucket's rules' own algorithm and key,
+    strongest first; each KMS rule's algorithm with the setting's key; the setting. A candidate whose key
+    S3 cannot use where the bucket is (another region, another account's alias) or that DescribeKey
+    (`keys`) refuses is skipped; the first that passes the mandatory policies is the plan. What it does
+    is judged over every rule the bucket holds: lowering the strongest, replacing any customer managed
+    key, or replacing an algorithm bucketguard does not know needs `force`.
     """
     account = report.account or identity.account
     region = report.region or "us-east-1"
-    place = {"account": account, "region": region, "partition": identity.partition}
     failing = sorted({f.policy for f in mandatory_findings(report.findings)})
-    old = default_of(report.rules)
-    bucket_key = bucket_key_of(report.rules) or setting.effective_bucket_key
-    blocked = blocked_of(report.rules)
-    if setting.block_sse_c and rules.SSE_C not in blocked:
-        blocked.append(rules.SSE_C)
     wanted = desired_rules(setting)[0]["ApplyServerSideEncryptionByDefault"]
-    candidates: list[Mapping[str, Any]] = []
-    if old is not None:
-        candidates.append(old)
-        if old["SSEAlgorithm"] in rules.KMS_ALGORITHMS and setting.is_kms:
-            candidates.append({k: v for k, v in {**wanted, "SSEAlgorithm": old["SSEAlgorithm"]}.items()})
-    candidates.append(wanted)
-    misplaced: str | None = None
-    chosen: list[dict[str, Any]] | None = None
-    for default in candidates:
-        problem = misplaced_key(default.get("KMSMasterKeyID"), **place) if default is not old else None
-        if problem:
-            misplaced = misplaced or problem
-            continue
-        after = [make_rule(default, bucket_key, blocked)]
-        if not mandatory_findings(judge(report.name, after, config, account, region)):
-            chosen = after
-            break
-    if chosen is None:
-        return FixPlan(None, f"not fixable with this setting: {misplaced}" if misplaced else
-                       "no change within the fix setting passes the mandatory policies")
-    lowered = tuple(lowerings(report.rules, chosen, **place))
-    if lowered and not force:
-        return FixPlan(None, f"the fix would lower encryption ({'; '.join(lowered)}); rerun with --force to "
-                       "accept that", lowered)
-    old_key, new_key = customer_key_of(old), customer_key_of(default_of(chosen))
-    if old_key and not force and not (new_key and same_key(new_key, old_key, **place)):
-        return FixPlan(None, f"it uses customer managed key {old_key}, which the fix would replace "
-                       "(readers may lose access); rerun with --force to change it")
-    return FixPlan(chosen, f"fails {', '.join(failing)}", lowered)
+    found: dict[str, KeyCheck] = {}
+    choice = rules.choose_fix(
+        report.rules, wanted["SSEAlgorithm"], wanted.get("KMSMasterKeyID"), bucket_key=setting.effective_bucket_key,
+        block_sse_c=setting.block_sse_c,
+        passes=lambda after: not mandatory_findings(judge(report.name, after, config, account, region)),
+        account=account, region=region, partition=identity.partition, key_problem=_checked(keys, region, found))
+    if choice.after is None:
+        return FixPlan(None, choice.refusal or "no change passes")
+    effects = choice.effects
+    if effects.needs_force and not force:
+        return FixPlan(None, f"{effects.force_reason()}; rerun with --force to accept that", effects.lowers,
+                       effects.replaces)
+    checks = tuple(found[k] for k in rules.holding_of(choice.after).keys if k in found)
+    return FixPlan(choice.after, f"fails {', '.join(failing)}", effects.lowers, effects.replaces, checks)
 
 
-def written_differences(written: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]] | None) -> list[str]:
-    """How what S3 holds differs from what was written, field by field (algorithm, key, Bucket Key,
-    blocked types); empty when S3 holds exactly what was written. S3 may accept a write and keep less
-    of it (a region without SSE-C blocking keeps no BlockedEncryptionTypes), so a passing verdict alone
-    does not show that the write took."""
-    if held is None:
-        return ["S3 holds no default encryption"]
-    if len(held) != len(written):
-        return [f"{len(written)} rule(s) written, S3 holds {len(held)}"]
-    found: list[str] = []
-    for wrote, has in zip(written, held, strict=True):
-        for field, label in _RULE_FIELDS:
-            want, got = field(wrote), field(has)
-            if want != got:
-                found.append(f"{label}: written {_shown(want)}, S3 holds {_shown(got)}")
-    return found
-
-
-def _default_field(name: str) -> Any:
-    def read(rule: Mapping[str, Any]) -> Any:
-        default = rule.get("ApplyServerSideEncryptionByDefault")
-        return default.get(name) if isinstance(default, Mapping) else None
-    return read
-
-
-def _blocked_field(rule: Mapping[str, Any]) -> tuple[str, ...]:
-    # ["NONE"] blocks nothing (S3 API reference, BlockedEncryptionTypes), as does no list.
-    return tuple(sorted(t for t in blocked_of([rule]) if t != "NONE"))
-
-
-_RULE_FIELDS: tuple[tuple[Callable[[Mapping[str, Any]], Any], str], ...] = (
-    (_default_field("SSEAlgorithm"), "algorithm"),
-    (_default_field("KMSMasterKeyID"), "key"),
-    (lambda rule: rule.get("BucketKeyEnabled") is True, "Bucket Key"),
-    (_blocked_field, "blocked encryption types"),
-)
-
-
-def _shown(value: Any) -> str:
-    if value is None or value == ():
-        return "none"
-    if isinstance(value, tuple):
-        return ", ".join(value)
-    return str(value).lower() if isinstance(value, bool) else str(value)
+def written_differences(written: Sequence[Mapping[str, Any]], held: Sequence[Mapping[str, Any]] | None, *,
+                        identity: Identity, region: str | None) -> list[str]:
+    """How what S3 holds differs from what was written (`rules.holding_differences`), for a bucket of
+    `identity`'s account in `region`."""
+    return rules.holding_differences(rules.holding_of(written), rules.holding_of(held), account=identity.account,
+                                     region=region, partition=identity.partition)
 
 
 def apply_rules(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, Any]]) -> bool:
@@ -191,7 +151,7 @@ def apply_rules(auditor: AccountAuditor, report: BucketReport, after: list[dict[
                       "reason": f"{failure}; re-reading the bucket failed too ({now.error}), so whether S3 applied "
                                 "the write is unknown: audit it again"}
         return False
-    if not written_differences(after, now.rules):
+    if not written_differences(after, now.rules, identity=auditor.identity, region=now.region):
         report.fix = {"note": f"{failure}, but the bucket, read again, holds what was written"}
         return True
     report.rules, report.findings = now.rules, now.findings
@@ -213,7 +173,8 @@ def verify(auditor: AccountAuditor, report: BucketReport, after: list[dict[str, 
     note = (report.fix or {}).get("note")
     now = auditor.inspect(report.name)
     report.rules, report.findings, report.error = now.rules, now.findings, now.error
-    differences = written_differences(after, now.rules) if now.error is None else []
+    differences = (written_differences(after, now.rules, identity=auditor.identity, region=now.region)
+                   if now.error is None else [])
     if now.error is None and not now.mandatory and not differences:
         report.fix = {"status": "fixed", "before": before, "after": now.rules}
     elif now.error is None and not now.mandatory:
@@ -241,68 +202,105 @@ def fix_bucket(auditor: AccountAuditor, report: BucketReport, setting: Encryptio
     """Plan → apply → verify for a bucket failing a mandatory rule; refusals are recorded, not written."""
     if report.error or not report.mandatory:
         return
-    plan = plan_fix(report, setting, auditor.config, auditor.identity, force)
+    plan = plan_fix(report, setting, auditor.config, auditor.identity, force, auditor.check_key)
     if plan.after is None:
-        report.fix = {"status": "refused", "reason": plan.reason, "lowers": list(plan.lowers)}
+        report.fix = plan.record("refused", report.rules)
         return
     write(auditor, report, plan.after)
-    if plan.lowers and report.fix is not None:
-        report.fix["lowers"] = list(plan.lowers)
+    if report.fix is not None:
+        report.fix.update({k: v for k, v in plan.record("", None).items() if k in ("lowers", "replaces", "keyChecks")
+                           and v})
 
 
 def plan_changes(reports: list[BucketReport], setting: EncryptionSettings, config: ResolvedConfig, partition: str,
-                 force: bool) -> list[PlannedChange]:
+                 force: bool, keys: Callable[[str], KeyChecker | None] | None = None) -> list[PlannedChange]:
     """The plan stage, for review: the fix of every failing bucket; refusals are recorded on the reports,
-    not planned."""
+    not planned. `keys(account)`: DescribeKey from that account, where the audit can."""
     changes = []
     for report in reports:
         if report.error or not report.mandatory or report.account is None:
             continue
-        fix = plan_fix(report, setting, config, Identity(report.account, partition), force)
+        fix = plan_fix(report, setting, config, Identity(report.account, partition), force,
+                       keys(report.account) if keys is not None else None)
         if fix.after is None:
-            report.fix = {"status": "refused", "reason": fix.reason, "lowers": list(fix.lowers)}
+            report.fix = fix.record("refused", report.rules)
             continue
-        report.fix = {"status": "planned", "before": report.rules, "after": fix.after, "reason": fix.reason,
-                      "lowers": list(fix.lowers)}
+        report.fix = fix.record("planned", report.rules)
         changes.append(PlannedChange(account=report.account, bucket=report.name, region=report.region or "us-east-1",
-                                     before=report.rules, after=fix.after, reason=fix.reason, lowers=list(fix.lowers)))
+                                     before=report.rules, after=fix.after, reason=fix.reason, lowers=list(fix.lowers),
+                                     replaces=list(fix.replaces),
+                                     keyChecks=[c.text() for c in fix.key_checks]))
     return changes
 
 
-def apply_change(auditor: AccountAuditor, change: PlannedChange) -> BucketReport:
-    """Re-read the bucket; write the planned change only if it still holds what the plan saw, then verify."""
+def apply_change(auditor: AccountAuditor, change: PlannedChange, force: bool = False,
+                 journalled: Sequence[Mapping[str, Any]] | None = None) -> BucketReport:
+    """Re-read the bucket; write the planned change only if it still holds what the plan saw and the change
+    passes every check a fix gets (`_unsafe`), then verify. A bucket already holding exactly the planned
+    encryption, and passing, is left alone and said to be so: a plan applied twice, or applied by other
+    means; `journalled` is what an earlier run of this plan wrote to it (its journal), for the wording."""
     report = auditor.inspect(change.bucket)
     if report.error:
         report.fix = {"status": "skipped", "reason": f"cannot re-read it ({report.error}); nothing written"}
+        return report
+    region = report.region or change.region
+    place = {"account": auditor.identity.account, "region": region, "partition": auditor.identity.partition}
+    planned, held = rules.holding_of(change.after), rules.holding_of(report.rules)
+    if not report.mandatory and not rules.holding_differences(planned, held, **place):
+        ours = journalled is not None and not written_differences(change.after, journalled,
+                                                                  identity=auditor.identity, region=region)
+        how = ("an earlier run of this plan wrote it (see its journal)" if ours else
+               "it already holds the planned encryption (the plan was applied before, or by other means)")
+        report.fix = {"status": "already-applied", "before": change.before, "after": report.rules,
+                      "reason": f"{how}: {describe_rules(report.rules)}; nothing written"}
         return report
     if report.rules != change.before:
         report.fix = {"status": "skipped",
                       "reason": f"its encryption changed since the plan (planned from {describe_rules(change.before)}, "
                                 f"now {describe_rules(report.rules)}); nothing written: plan again"}
         return report
-    refusal = _unsafe(auditor, change, report)
+    refusal, checks = _unsafe(auditor, change, report, force)
     if refusal:
         report.fix = {"status": "skipped", "reason": f"{refusal}; nothing written"}
         return report
     write(auditor, report, change.after)
-    if change.lowers and report.fix is not None:
-        report.fix["lowers"] = list(change.lowers)
+    if report.fix is not None:
+        effects = rules.write_effects(held, planned, **place)
+        if effects.lowers:
+            report.fix["lowers"] = list(effects.lowers)
+        if effects.replaces:
+            report.fix["replaces"] = list(effects.replaces)
+        if checks:
+            report.fix["keyChecks"] = [{"key": c.key, "status": c.status, "detail": c.detail} for c in checks]
     return report
 
 
-def _unsafe(auditor: AccountAuditor, change: PlannedChange, report: BucketReport) -> str | None:
-    """Why a planned change must not be written after all: a plan is a file anyone may have edited, so
-    its `after` gets the same checks as a fix (policies, key placement, lowering only as recorded)."""
-    place = {"account": auditor.identity.account, "region": report.region or change.region,
-             "partition": auditor.identity.partition}
-    default = (change.after[0].get("ApplyServerSideEncryptionByDefault") or {}) if change.after else {}
-    misplaced = misplaced_key(default.get("KMSMasterKeyID"), **place)
-    if misplaced:
-        return misplaced
-    failing = mandatory_findings(judge(change.bucket, change.after, auditor.config, place["account"], place["region"]))
+def _unsafe(auditor: AccountAuditor, change: PlannedChange, report: BucketReport,
+            force: bool) -> tuple[str | None, list[KeyCheck]]:
+    """Why a planned change must not be written after all, and the key checks made: a plan is a file anyone
+    may have edited, so what its `after` does is derived again from what the bucket holds now, with every
+    check a fix gets: the bucket must fail a mandatory policy, the change must pass them, its keys must be
+    usable where the bucket is, and lowering or replacing a customer managed key needs --force given to
+    this apply (nothing in the plan grants it)."""
+    region = report.region or change.region
+    place = {"account": auditor.identity.account, "region": region, "partition": auditor.identity.partition}
+    if not report.mandatory:
+        return ("it passes the mandatory policies (a plan only changes failing buckets; this one was edited or "
+                "planned with another policy pack config)"), []
+    planned = rules.holding_of(change.after)
+    if planned.unknown_algorithms or any(r.algorithm is None for r in planned.rules):
+        return f"the planned encryption ({planned.describe()}) is not one bucketguard writes", []
+    effects = rules.write_effects(rules.holding_of(report.rules), planned, **place)
+    if effects.misplaced:
+        return effects.misplaced[0], []
+    failing = mandatory_findings(judge(change.bucket, change.after, auditor.config, place["account"], region))
     if failing:
-        return f"the planned encryption would fail {', '.join(sorted({f.policy for f in failing}))}"
-    unrecorded = [x for x in lowerings(change.before, change.after, **place) if x not in change.lowers]
-    if unrecorded:
-        return f"the planned encryption lowers it ({'; '.join(unrecorded)}) but the plan does not say so"
-    return None
+        return f"the planned encryption would fail {', '.join(sorted({f.policy for f in failing}))}", []
+    checks = [c for k in planned.keys if (c := auditor.check_key(k, region)) is not None]
+    refused = next((c for c in checks if c.refuses), None)
+    if refused is not None:
+        return f"KMS key {refused.key}: {refused.detail}", checks
+    if effects.needs_force and not force:
+        return (f"{effects.force_reason()}; text in the plan grants nothing: apply with --force to accept that "
+                "(what a change lowers is derived from the bucket, not read from the plan)"), checks
+    return None, checks

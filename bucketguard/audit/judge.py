@@ -8,11 +8,11 @@ same code, names, levels, messages and `--policy-pack-config` semantics.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from bucketguard import rules
-from bucketguard.audit.aws import BucketRead, S3Buckets
+from bucketguard.audit.aws import BucketRead, KeyDescriber, S3Buckets, error_code
 from bucketguard.audit.encryption import desired_rules
 from bucketguard.audit.models import MANDATORY_LEVELS, BucketReport, Finding, Identity
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
@@ -98,12 +98,72 @@ def judge_read(read: BucketRead, config: ResolvedConfig) -> BucketReport:
     return report
 
 
+# KMS's answer when the caller's own IAM policies grant no kms:DescribeKey, as against a key policy or an
+# explicit deny (IAM User Guide, "Troubleshoot access denied error messages": "... because no
+# identity-based policy allows the <action> action").
+_NO_IDENTITY_PERMISSION = "no identity-based policy allows"
+KeyStatus = Literal["reachable", "not checked", "denied", "unusable"]
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """Whether a bucket's account can use a KMS key, as DescribeKey from that account tells: `reachable`
+    (exists, Enabled, symmetric encryption key), `not checked` (no kms:DescribeKey, or DescribeKey failed),
+    `denied` (the key's policy or a deny refuses the account) or `unusable` (no such key, not Enabled,
+    not SYMMETRIC_DEFAULT). The last two are refused before any write: S3 does not check the key at
+    PutBucketEncryption and only supports symmetric keys (S3 User Guide, "Using SSE-KMS")."""
+
+    key: str
+    status: KeyStatus
+    detail: str = ""
+
+    @property
+    def refuses(self) -> bool:
+        return self.status in ("denied", "unusable")
+
+    def text(self) -> str:
+        label = {"reachable": "key reachable", "not checked": "key not checked", "denied": "key denied",
+                 "unusable": "key unusable"}[self.status]
+        return f"{label} ({self.key}{': ' + self.detail if self.detail else ''})"
+
+
+def key_check(keys: KeyDescriber | None, key: str, *, account: str, region: str) -> KeyCheck | None:
+    """DescribeKey `key` from `account` in `region` and judge the answer; None for the AWS managed keys
+    (AWS creates aws/s3 on its first use, so DescribeKey may not find it yet)."""
+    if rules.is_aws_managed_key(key):
+        return None
+    if keys is None:
+        return KeyCheck(key, "not checked", "no kms:DescribeKey")
+    try:
+        metadata = keys.describe(key, region)
+    except Exception as error:  # botocore's ClientError, classified by its code
+        code, message = error_code(error), str(error)
+        if code == "NotFoundException":
+            return KeyCheck(key, "unusable", f"no such key in account {account}, region {region} (DescribeKey: "
+                            "NotFoundException); a key of another account must be given as its full key ARN")
+        if code == "AccessDeniedException" and _NO_IDENTITY_PERMISSION in message:
+            return KeyCheck(key, "not checked", "no kms:DescribeKey")
+        if code in ("AccessDeniedException", "KMSInvalidStateException", "DisabledException"):
+            return KeyCheck(key, "denied", f"DescribeKey from account {account} was refused ({code}); the key "
+                            "policy must allow that account's principals to use the key (see the README's central "
+                            "key section)")
+        return KeyCheck(key, "not checked", f"DescribeKey failed: {code}")
+    state, spec = metadata.get("KeyState"), metadata.get("KeySpec") or metadata.get("CustomerMasterKeySpec")
+    if state != "Enabled":
+        return KeyCheck(key, "unusable", f"the key is {state}, not Enabled (every upload would fail)")
+    if spec != "SYMMETRIC_DEFAULT" or metadata.get("KeyUsage", "ENCRYPT_DECRYPT") != "ENCRYPT_DECRYPT":
+        return KeyCheck(key, "unusable", f"the key is {spec} for {metadata.get('KeyUsage')}; S3 only supports "
+                        "symmetric encryption keys (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)")
+    return KeyCheck(key, "reachable")
+
+
 @dataclass(frozen=True)
 class AccountAuditor:
     """One account's buckets and the policies that judge them."""
 
     buckets: S3Buckets
     config: ResolvedConfig
+    _key_checks: dict[tuple[str, str], KeyCheck | None] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def identity(self) -> Identity:
@@ -112,6 +172,13 @@ class AccountAuditor:
     def inspect(self, name: str) -> BucketReport:
         """Read → judge, for one bucket."""
         return judge_read(self.buckets.read(name), self.config)
+
+    def check_key(self, key: str, region: str) -> KeyCheck | None:
+        """`key_check` from this account, once per key and region."""
+        if (key, region) not in self._key_checks:
+            self._key_checks[(key, region)] = key_check(self.buckets.keys, key, account=self.identity.account,
+                                                        region=region)
+        return self._key_checks[(key, region)]
 
 
 def setting_problems(setting: EncryptionSettings, config: ResolvedConfig) -> list[Finding]:

@@ -76,7 +76,8 @@ class BucketReport:
     # {"status": "fixed" | "still-failing" | "not-as-written" | "unknown" | "refused" | "failed" | "planned"
     #  | "skipped" | "already-applied", "reason", "before", "after", "written", "note", ...}; "failed": S3
     #  refused the write and, read again, holds what it held; "unknown": neither the write's answer nor a
-    #  re-read says what it holds; "not-as-written": S3 holds something else than what was written
+    #  re-read says what it holds; "not-as-written": S3 holds something else than what was written;
+    #  "lowers", "replaces": what the write would weaken or swap; "keyChecks": the key's DescribeKey answer
     fix: dict[str, Any] | None = None
 
     @property

@@ -29,6 +29,7 @@ from typing import Any
 from bucketguard import rules
 from bucketguard.audit.aws import (
     Caller,
+    KeyDescriber,
     RoleAccess,
     S3Buckets,
     aws_client,
@@ -39,8 +40,13 @@ from bucketguard.audit.aws import (
     role_arn,
     s3_client,
 )
-from bucketguard.audit.encryption import describe_rules
-from bucketguard.audit.fix import apply_change, fix_bucket, fix_setting, plan_changes, written_differences
+from bucketguard.audit.fix import (
+    KeyChecker,
+    apply_change,
+    fix_bucket,
+    fix_setting,
+    plan_changes,
+)
 from bucketguard.audit.journal import Journal, journal_path, recorded_writes
 from bucketguard.audit.judge import AccountAuditor, audit_policy_config
 from bucketguard.audit.models import (
@@ -52,7 +58,7 @@ from bucketguard.audit.models import (
     Identity,
     Interrupted,
 )
-from bucketguard.audit.plan import Plan, PlannedChange, read_plan
+from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
 from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
 from bucketguard.inputs import Broken, pack_config
@@ -75,12 +81,14 @@ def run_audit(request: AuditRequest) -> AuditResult:
     stack = read_stack_declaration(request.project_dir, request.stack) if request.import_file is not None else None
     caller = connect(request)
     journal = Journal()
+    key_checks: dict[str, KeyChecker] = {}  # DescribeKey from each account, where the audit still can
     if request.organization:  # accounts → buckets → read → judge, in every account
-        accounts = audit_organization(request, caller, policies.resolved)
+        accounts = audit_organization(request, caller, policies.resolved, key_checks)
     else:  # the same in the credentials' own account
         auditor = own_account(request, caller, policies.resolved)
         auditor.buckets.journal = journal
         accounts = [audit_buckets(request, auditor)]
+        key_checks[auditor.identity.account] = auditor.check_key
         if request.fix and setting is not None:  # plan → apply → verify, now
             try:
                 for report in accounts[0].reports:
@@ -90,7 +98,7 @@ def run_audit(request: AuditRequest) -> AuditResult:
     reports = [report for account in accounts for report in account.reports]
     plan = None
     if request.plan_file is not None and setting is not None:  # plan, for review; `--apply` does the rest
-        plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity)
+        plan = write_plan(request, request.plan_file, reports, setting, policies, caller.identity, key_checks.get)
     notes: list[str] = []
     errors: list[str] = []
     if request.import_file is not None and stack is not None:
@@ -123,7 +131,7 @@ def check_request(request: AuditRequest) -> None:
     if request.apply_file and (request.fix or request.plan_file or request.organization or request.buckets
                                or request.import_file or request.policy_pack_config):
         raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
-                     "it), plus --external-id, --max-plan-age and the connection flags")
+                     "it), plus --force, --external-id, --max-plan-age and the connection flags")
     if request.force and not (request.fix or request.plan_file or request.apply_file):
         raise Broken("--force only applies with --fix or --plan (it allows lowering encryption or replacing a "
                      "customer managed key); drop it, or add --fix")
@@ -211,7 +219,8 @@ def own_account(request: AuditRequest, caller: Caller, config: ResolvedConfig) -
         client = s3_client(caller.session, caller.endpoint_url, request.concurrency)
     except Exception as error:  # bad region or endpoint: botocore's message says which
         raise Broken(f"cannot create the S3 client: {error}") from None
-    return AccountAuditor(S3Buckets(client, caller.identity), config)
+    return AccountAuditor(S3Buckets(client, caller.identity,
+                                            keys=KeyDescriber(caller.session, caller.endpoint_url)), config)
 
 
 def role_access(request: AuditRequest, caller: Caller, role_name: str) -> RoleAccess:
@@ -229,27 +238,33 @@ def organization_accounts(request: AuditRequest, caller: Caller) -> tuple[list[A
         raise Broken(f"Organizations ListAccounts failed: {error}") from None
 
 
-def audit_organization(request: AuditRequest, caller: Caller, config: ResolvedConfig) -> list[AccountResult]:
+def audit_organization(request: AuditRequest, caller: Caller, config: ResolvedConfig,
+                       key_checks: dict[str, KeyChecker] | None = None) -> list[AccountResult]:
     """Every account of the organisation, at most `account_concurrency` at once (each with
-    `concurrency` bucket reads); an account that cannot be audited is that account's error."""
+    `concurrency` bucket reads); an account that cannot be audited is that account's error.
+    `key_checks` gets each reached account's DescribeKey (through its role), for the plan."""
     accounts, unreachable = organization_accounts(request, caller)
     access = role_access(request, caller, request.role_name or "")
     display = AccountProgressBars() if request.show_progress else None
     with display or nullcontext():
-        results = audit_accounts(access, accounts, config, account_workers=request.account_concurrency, progress=display)
+        results = audit_accounts(access, accounts, config, account_workers=request.account_concurrency, progress=display,
+                                 key_checks=key_checks)
     order = {a: i for i, a in enumerate(request.accounts)}
     return sorted(results + unreachable, key=lambda r: (order.get(r.account, len(order)), r.account))
 
 
 def audit_accounts(access: RoleAccess, accounts: Sequence[Account], config: ResolvedConfig, *,
-                   account_workers: int, progress: AccountProgress | None = None) -> list[AccountResult]:
+                   account_workers: int, progress: AccountProgress | None = None,
+                   key_checks: dict[str, KeyChecker] | None = None) -> list[AccountResult]:
     """Audit `accounts`, at most `account_workers` at once (each with `access.workers` bucket reads)."""
     with ThreadPoolExecutor(max_workers=max(1, account_workers)) as pool:
-        return list(pool.map(lambda account: audit_member_account(access, account, config, progress), accounts))
+        return list(pool.map(lambda account: audit_member_account(access, account, config, progress, key_checks),
+                             accounts))
 
 
 def audit_member_account(access: RoleAccess, account: Account, config: ResolvedConfig,
-                         progress: AccountProgress | None = None) -> AccountResult:
+                         progress: AccountProgress | None = None,
+                         key_checks: dict[str, KeyChecker] | None = None) -> AccountResult:
     """Assume the role, then buckets → read → judge; any failure becomes the account's error."""
     result = AccountResult(account.id, account.name)
     try:
@@ -258,6 +273,8 @@ def audit_member_account(access: RoleAccess, account: Account, config: ResolvedC
         result.error = (f"AssumeRole into {role_arn(access.partition, account.id, access.role_name)} failed: "
                         f"{error_code(error)}: {error}")
         return result
+    if key_checks is not None:
+        key_checks[account.id] = auditor.check_key
     try:
         names = auditor.buckets.list_names()
     except Exception as error:
@@ -308,9 +325,10 @@ def read_and_judge(auditor: AccountAuditor, names: Iterable[str], *, workers: in
 
 
 def write_plan(request: AuditRequest, path: Path, reports: list[BucketReport], setting: EncryptionSettings,
-               policies: PolicyConfig, identity: Identity) -> Plan:
+               policies: PolicyConfig, identity: Identity,
+               keys: Callable[[str], KeyChecker | None] | None = None) -> Plan:
     """The plan stage for review (`--plan FILE`): every change the fix would make, written to `path`."""
-    changes = plan_changes(reports, setting, policies.resolved, identity.partition, request.force)
+    changes = plan_changes(reports, setting, policies.resolved, identity.partition, request.force, keys)
     plan = Plan(createdAt=datetime.now(UTC), toolVersion=version("bucketguard"),
                 roleName=request.role_name if request.organization else None, policyPackConfig=policies.given,
                 changes=changes)
@@ -365,7 +383,8 @@ def apply_account(request: AuditRequest, caller: Caller, access: RoleAccess, pla
     result = AccountResult(account)
     try:
         if plan.role_name is None:
-            buckets = S3Buckets(s3_client(caller.session, caller.endpoint_url, request.concurrency), caller.identity)
+            buckets = S3Buckets(s3_client(caller.session, caller.endpoint_url, request.concurrency), caller.identity,
+                                keys=KeyDescriber(caller.session, caller.endpoint_url))
         else:
             buckets = access.buckets(account)
     except Exception as error:  # AssumeRole denied: nothing in this account is written
@@ -375,25 +394,11 @@ def apply_account(request: AuditRequest, caller: Caller, access: RoleAccess, pla
     auditor = AccountAuditor(buckets, config)
     pool = ThreadPoolExecutor(max_workers=request.concurrency)
     try:
-        result.reports = list(pool.map(lambda change: apply_or_recognise(auditor, change, recorded or {}), changes))
+        journalled = recorded or {}
+        result.reports = list(pool.map(lambda change: apply_change(
+            auditor, change, request.force, journalled.get((change.account, change.bucket))), changes))
     except KeyboardInterrupt:  # no new write starts; those under way finish and are journalled
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
     return result
-
-
-def apply_or_recognise(auditor: AccountAuditor, change: PlannedChange,
-                       recorded: Mapping[tuple[str, str], list[dict[str, Any]]]) -> BucketReport:
-    """A change an earlier run of this plan wrote (its journal says so) and the bucket still holds is
-    done: nothing is written again; any other goes through apply → verify."""
-    written = recorded.get((change.account, change.bucket))
-    if written is not None and not written_differences(change.after, written):
-        report = auditor.inspect(change.bucket)
-        if report.error is None and not written_differences(change.after, report.rules) and not report.mandatory:
-            report.fix = {"status": "already-applied", "before": change.before, "after": report.rules,
-                          "reason": "an earlier run of this plan wrote it (see its journal) and the bucket holds "
-                                    f"it: {describe_rules(report.rules)}; nothing written"}
-            return report
-    return apply_change(auditor, change)
-

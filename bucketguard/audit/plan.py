@@ -21,7 +21,7 @@ DEFAULT_MAX_PLAN_AGE_HOURS = 24.0
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class PlannedChange(_Model):
@@ -33,7 +33,11 @@ class PlannedChange(_Model):
     before: list[dict[str, Any]] | None
     after: list[dict[str, Any]] = Field(min_length=1)
     reason: str
+    # What planning found, for the reviewer; apply derives all of it again from the bucket (a plan's text
+    # grants nothing: lowering or replacing a customer managed key needs --force given to the apply).
     lowers: list[str] = Field(default_factory=list)
+    replaces: list[str] = Field(default_factory=list)
+    key_checks: list[str] = Field(default_factory=list, alias="keyChecks")
 
 
 class Plan(_Model):

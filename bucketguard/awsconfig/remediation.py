@@ -19,7 +19,6 @@ from typing import Any
 
 from bucketguard import rules
 
-_RANK = {rules.SSE_S3: 1, rules.SSE_KMS: 2, rules.DSSE_KMS: 3}
 CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
 
 
@@ -102,34 +101,6 @@ def _keys_fail(encryption_rules: Sequence[rules.EncryptionRule], props: Mapping[
     return False
 
 
-def _misplaced(key: object, account: str, region: str, partition: str) -> str | None:
-    ref = rules.parse_kms_key(key)
-    if ref is None or not ref.is_arn:
-        return None
-    if ref.region != region or ref.partition != partition:
-        return f"KMS key {key} is in region {ref.region}, the bucket in {region}"
-    if ref.account != account:
-        return f"KMS key {key} belongs to account {ref.account}, the bucket to {account}"
-    return None
-
-
-def _lowerings(before: Sequence[Mapping[str, Any]] | None, after: Sequence[Mapping[str, Any]]) -> list[str]:
-    old, new = _default(before), _default(after)
-    if old is None or new is None:
-        return [] if old is None else ["removes default encryption"]
-    found = []
-    if _RANK.get(new["SSEAlgorithm"], 0) < _RANK.get(old["SSEAlgorithm"], 0):
-        found.append(f"{old['SSEAlgorithm']} down to {new['SSEAlgorithm']}")
-    if _customer_key(old) and _customer_key(new) is None and new["SSEAlgorithm"] in rules.KMS_ALGORITHMS:
-        found.append("customer managed key down to aws/s3")
-    if (any(r.get("BucketKeyEnabled") is True for r in before or ()) and not any(r.get("BucketKeyEnabled") is True for r in after)
-            and new["SSEAlgorithm"] == rules.SSE_KMS):
-        found.append("drops the S3 Bucket Key")
-    if [t for t in _blocked(before) if t not in _blocked(after)]:
-        found.append("stops blocking an encryption type")
-    return found
-
-
 def plan(before: Sequence[Mapping[str, Any]] | None, setting: Mapping[str, Any], policies: Mapping[str, Mapping[str, Any]],
          account: str, region: str, partition: str) -> list[dict[str, Any]]:
     """The rules to write (the audit's plan_fix without --force), or RemediationRefused saying why not.
@@ -137,45 +108,17 @@ def plan(before: Sequence[Mapping[str, Any]] | None, setting: Mapping[str, Any],
     `setting`: SseAlgorithm, KmsKeyId (or ""), BucketKeyEnabled, BlockSseC (the fix setting, as the
     component validated it)."""
     algorithm, key = setting["SseAlgorithm"], setting.get("KmsKeyId") or None
-    wanted: dict[str, Any] = {"SSEAlgorithm": algorithm}
-    if key and algorithm in rules.KMS_ALGORITHMS:
-        wanted["KMSMasterKeyID"] = key
-    old = _default(before)
-    bucket_key = any(r.get("BucketKeyEnabled") is True for r in before or ()) or bool(setting.get("BucketKeyEnabled"))
-    blocked = _blocked(before)
-    if setting.get("BlockSseC", True) and rules.SSE_C not in blocked:
-        blocked.append(rules.SSE_C)
-    candidates: list[Mapping[str, Any]] = []
-    if old is not None:
-        candidates.append(old)
-        if old["SSEAlgorithm"] in rules.KMS_ALGORITHMS and algorithm in rules.KMS_ALGORITHMS:
-            candidates.append({**wanted, "SSEAlgorithm": old["SSEAlgorithm"]})
-    candidates.append(wanted)
-    misplaced = None
-    for default in candidates:
-        problem = _misplaced(default.get("KMSMasterKeyID"), account, region, partition) if default is not old else None
-        if problem:
-            misplaced = misplaced or problem
-            continue
-        rule: dict[str, Any] = {"ApplyServerSideEncryptionByDefault": dict(default),
-                                "BucketKeyEnabled": bucket_key and rules.bucket_key_applies(default.get("SSEAlgorithm"))}
-        if blocked:
-            rule["BlockedEncryptionTypes"] = {"EncryptionType": list(blocked)}
-        after = [rule]
-        if failing_policies(after, policies, account, region):
-            continue
-        lowered = _lowerings(before, after)
-        if lowered:
-            raise RemediationRefused(f"the fix would lower encryption ({'; '.join(lowered)}); run bucketguard audit "
-                                     "--fix --force for this bucket if that is intended")
-        old_key, new_key = _customer_key(old), _customer_key(_default(after))
-        if old_key and not (new_key and rules.kms_key_matches(new_key, old_key, account=account, region=region,
-                                                              partition=partition)):
-            raise RemediationRefused(f"it uses customer managed key {old_key}, which the fix would replace (readers may "
-                                     "lose access); run bucketguard audit --fix --force for this bucket if intended")
-        return after
-    raise RemediationRefused(f"not fixable with this setting: {misplaced}" if misplaced else
-                             "no change within the fix setting passes the mandatory policies")
+    choice = rules.choose_fix(
+        before, algorithm, key if algorithm in rules.KMS_ALGORITHMS else None,
+        bucket_key=bool(setting.get("BucketKeyEnabled")), block_sse_c=bool(setting.get("BlockSseC", True)),
+        passes=lambda after: not failing_policies(after, policies, account, region),
+        account=account, region=region, partition=partition)
+    if choice.after is None:
+        raise RemediationRefused(choice.refusal or "no change passes")
+    if choice.effects.needs_force:
+        raise RemediationRefused(f"{choice.effects.force_reason()}; run bucketguard audit --fix --force for this "
+                                 "bucket if that is intended")
+    return choice.after
 
 
 def _code(error: Exception) -> str:

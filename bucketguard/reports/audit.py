@@ -10,20 +10,30 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bucketguard.audit.encryption import describe_rules
+from bucketguard.audit.encryption import describe_rules, holding
 from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, apply_counts, fix_counts
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run
 
 
-def encryption_columns(rules: list[dict[str, Any]] | None) -> tuple[str, str, str]:
-    """The table's algorithm, key and Bucket Key columns."""
-    if not rules:
+def encryption_columns(api_rules: list[dict[str, Any]] | None) -> tuple[str, str, str]:
+    """The table's algorithm, key and Bucket Key columns: every rule's (joined with `+`)."""
+    held = holding(api_rules)
+    if not held.rules:
         return "none", "-", "-"
-    default = rules[0].get("ApplyServerSideEncryptionByDefault") or {}
-    key = default.get("KMSMasterKeyID") or ("aws/s3" if default.get("SSEAlgorithm", "").startswith("aws:kms") else "-")
-    bucket_key = rules[0].get("BucketKeyEnabled")
-    return str(default.get("SSEAlgorithm", "?")), str(key), "-" if bucket_key is None else str(bucket_key).lower()
+    algorithms = "+".join(r.algorithm or "none" for r in held.rules)
+    keys = "+".join((r.key or "aws/s3") if r.is_kms else "-" for r in held.rules)
+    bucket_keys = [r.bucket_key for r in held.rules]
+    return algorithms, keys, "+".join(str(b).lower() for b in bucket_keys)
+
+
+def key_note(fix: dict[str, Any]) -> str:
+    """What DescribeKey said of the keys a fix writes: `key reachable`, `key not checked (...)`, `key denied`."""
+    checks = fix.get("keyChecks") or []
+    words = {"reachable": "key reachable", "not checked": "key not checked", "denied": "key denied",
+             "unusable": "key unusable"}
+    return "".join(f" [{words.get(c['status'], c['status'])}: {c['key']}{' (' + c['detail'] + ')' if c['detail'] else ''}]"
+                   for c in checks)
 
 
 def fix_line(report: BucketReport) -> str | None:
@@ -32,16 +42,19 @@ def fix_line(report: BucketReport) -> str | None:
     if not fix:
         return None
     status = fix["status"]
+    forced = "; ".join([*(fix.get("lowers") or []), *(f"replaces {r}" for r in fix.get("replaces") or [])])
     if status == "fixed":
-        lowered = f" (lowers, forced: {'; '.join(fix['lowers'])})" if fix.get("lowers") else ""
+        lowered = f" (lowers, forced: {forced})" if forced else ""
         return (f"~ {report.name}: fixed{lowered}: {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
-                " (read back and judged passing)")
+                f" (read back and judged passing){key_note(fix)}")
     if status == "planned":
-        lowered = f" LOWERS ENCRYPTION (--force): {'; '.join(fix['lowers'])};" if fix.get("lowers") else ""
-        return f"~ {report.name}: planned:{lowered} {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
+        lowered = f" LOWERS ENCRYPTION (--force): {forced};" if forced else ""
+        return (f"~ {report.name}: planned:{lowered} {describe_rules(fix['before'])} -> {describe_rules(fix['after'])}"
+                f"{key_note(fix)}")
     labels = {"refused": "not changed", "failed": "not changed", "still-failing": "written but STILL FAILING",
-              "not-as-written": "written but S3 HOLDS SOMETHING ELSE", "unknown": "OUTCOME UNKNOWN"}
-    return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}"
+              "not-as-written": "written but S3 HOLDS SOMETHING ELSE", "unknown": "OUTCOME UNKNOWN",
+              "already-applied": "already applied"}
+    return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}{key_note(fix)}"
 
 
 def render_table(reports: list[BucketReport], notes: list[str] | None = None) -> str:
