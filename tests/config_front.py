@@ -1,6 +1,7 @@
 """A loopback HTTP front that answers AWS Config's JSON protocol (X-Amz-Target StarlingDoveService.*)
 for a configuration aggregator, in the service's shapes (botocore's config model): SelectAggregateResourceConfig
-paged with Limit and NextToken, DescribeConfigurationAggregatorSourcesStatus, NoSuchConfigurationAggregatorException."""
+paged with Limit and NextToken, DescribeConfigurationAggregatorSourcesStatus, NoSuchConfigurationAggregatorException,
+and AccessDeniedException for a caller without the permissions (`denied`)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ class ConfigFront:
     """Serves `items` (configuration items) of aggregator `name`, `page` results at most per page."""
 
     def __init__(self, name: str, items: Sequence[dict[str, Any]], sources: Sequence[dict[str, Any]],
-                 page: int = 100, sources_page: int = 2) -> None:
+                 page: int = 100, sources_page: int = 2, denied: bool = False) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         outer = self
 
@@ -56,6 +57,9 @@ class ConfigFront:
                 action = (self.headers.get("X-Amz-Target") or "").split(".")[-1]
                 request = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
                 outer.requests.append((action, request))
+                if denied:  # what Config answers a caller whose policy lacks the action
+                    return self._send(400, {"__type": "AccessDeniedException", "message": (
+                        f"User: arn:aws:iam::111122223333:user/auditor is not authorized to perform: config:{action}")})
                 if request.get("ConfigurationAggregatorName") != name:
                     return self._send(400, {"__type": "NoSuchConfigurationAggregatorException",
                                             "message": "The configuration aggregator does not exist."})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -48,6 +49,10 @@ class AuditRequest:
     max_plan_age_hours: float = 24.0
     show_progress: bool = False  # progress bars on stderr
     sarif_file: Path | None = None  # `--sarif FILE`, written by the command line: checked before any write
+    # `--config-aggregator NAME`: read-only, from AWS Config's records (`bucketguard.audit.aggregate`)
+    config_aggregator: str | None = None
+    max_record_age_hours: float | None = None  # default 24
+    expected_regions: Sequence[str] = ()  # besides every region the aggregator collects from
 
     @property
     def needs_fix_setting(self) -> bool:
@@ -61,6 +66,15 @@ class Finding:
     policy: str
     level: str
     message: str
+
+
+@dataclass(frozen=True)
+class ConfigRecord:
+    """`--config-aggregator`: the AWS Config record a bucket's report was judged from."""
+
+    captured: datetime | None  # configurationItemCaptureTime: when Config last recorded a change
+    age: timedelta | None  # how old that was when the audit read it
+    stale: str | None = None  # why the aggregator's copy may not be what the bucket holds now
 
 
 @dataclass
@@ -79,6 +93,7 @@ class BucketReport:
     #  re-read says what it holds; "not-as-written": S3 holds something else than what was written;
     #  "lowers", "replaces": what the write would weaken or swap; "keyChecks": the key's DescribeKey answer
     fix: dict[str, Any] | None = None
+    record: ConfigRecord | None = None  # `--config-aggregator`: the record judged, not S3's answer
 
     @property
     def mandatory(self) -> bool:
@@ -146,6 +161,27 @@ def apply_counts(reports: Sequence[BucketReport]) -> dict[str, int]:
     return counts
 
 
+@dataclass(frozen=True)
+class NotCovered:
+    """A bucket, or an account and region, whose encryption an AWS Config aggregator cannot vouch for."""
+
+    account: str | None
+    region: str | None
+    bucket: str | None
+    reason: str
+
+
+@dataclass
+class AggregatorCoverage:
+    """`--config-aggregator`: which aggregator was read, and what it does not cover (each fails the run)."""
+
+    name: str
+    max_record_age_hours: float
+    sources: int = 0
+    pages: int = 0
+    not_covered: list[NotCovered] = field(default_factory=list)
+
+
 @dataclass
 class AuditResult:
     """Everything one audit found and did, account by account. `passed`: audit mode, no account
@@ -158,6 +194,7 @@ class AuditResult:
     plan: Plan | None = None  # the plan written to `plan_file` (audit mode) or applied (apply mode)
     output_errors: list[str] = field(default_factory=list)  # outputs that failed after buckets were written
     journal: list[dict[str, Any]] = field(default_factory=list)  # every write, as it happened
+    aggregator: AggregatorCoverage | None = None  # `--config-aggregator`
 
     @property
     def reports(self) -> list[BucketReport]:
@@ -171,7 +208,8 @@ class AuditResult:
             done = counts["fixed"] + counts.get("already-applied", 0)
             return done == planned and not any(a.error for a in self.accounts)
         unsettled = any(r.fix and r.fix["status"] in UNSETTLED for r in self.reports)
-        return not unsettled and not any(account.failing for account in self.accounts)
+        uncovered = self.aggregator is not None and bool(self.aggregator.not_covered)  # not verified: fails closed
+        return not unsettled and not uncovered and not any(account.failing for account in self.accounts)
 
 
 class Interrupted(Exception):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bucketguard import rules
+from bucketguard.audit.aggregate import run_aggregator_audit
 from bucketguard.audit.aws import (
     Caller,
     KeyDescriber,
@@ -72,6 +73,8 @@ AccountProgress = Callable[[str, int, int], None]
 def run_audit(request: AuditRequest) -> AuditResult:
     """Audit (and, as asked, fix, plan or apply) the default encryption of existing buckets; raises
     Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing)."""
+    if request.config_aggregator is not None or request.max_record_age_hours is not None or request.expected_regions:
+        return run_aggregator_audit(request)  # read-only, from AWS Config's records instead of S3
     check_request(request)
     if request.apply_file is not None:
         return apply_plan(request, request.apply_file)

@@ -18,7 +18,7 @@ from typing import Any
 
 from bucketguard import rules
 from bucketguard.audit.judge import judge
-from bucketguard.audit.models import BucketReport
+from bucketguard.audit.models import BucketReport, ConfigRecord, Finding, NotCovered
 from bucketguard.awsconfig.guard import BLOCKED_FIELD, RESOURCE_TYPE
 from bucketguard.policy_config import ResolvedConfig
 
@@ -45,16 +45,6 @@ class SourceStatus:
     message: str | None = None
 
 
-@dataclass(frozen=True)
-class NotCovered:
-    """A bucket, or an account and region, whose encryption the aggregator cannot vouch for."""
-
-    account: str
-    region: str | None
-    bucket: str | None
-    reason: str
-
-
 @dataclass
 class AggregatedBucket:
     """One recorded bucket: the audit's report on it, and how old its record is."""
@@ -72,6 +62,7 @@ class AggregatorAudit:
     buckets: list[AggregatedBucket] = field(default_factory=list)
     not_covered: list[NotCovered] = field(default_factory=list)
     pages: int = 0
+    sources: list[SourceStatus] = field(default_factory=list)
 
     @property
     def reports(self) -> list[BucketReport]:
@@ -190,27 +181,31 @@ def judge_record(record: Mapping[str, Any], config: ResolvedConfig) -> BucketRep
 def audit_aggregator(client: Any, aggregator: str, config: ResolvedConfig, *, now: datetime | None = None,
                      max_source_age: timedelta = DEFAULT_MAX_SOURCE_AGE,
                      expected_regions: Iterable[str] = (),
-                     known_buckets: Iterable[tuple[str, str]] = ()) -> AggregatorAudit:
+                     known_buckets: Iterable[tuple[str, str]] = (),
+                     expect_every_source_region: bool = False) -> AggregatorAudit:
     """Judge every bucket the aggregator recorded, with the age of each record.
 
     - `config`: the resolved pack config (`bucketguard.audit.audit_policy_config`), as for any audit.
     - A record whose account and region the aggregator last collected unsuccessfully, or longer ago
       than `max_source_age`, is stale: judged, but reported as `error` (its verdict cannot be trusted).
     - Not covered: account/region sources whose collection failed; `expected_regions` that an account
-      of the aggregator has no source in; `known_buckets` ((account, name) pairs, e.g. from ListBuckets)
+      of the aggregator has no source in (with `expect_every_source_region`, also every region any
+      account has a source in); `known_buckets` ((account, name) pairs, e.g. from ListBuckets)
       that no record names; records Config marks as not recorded.
     """
     now = now or datetime.now(UTC)
     result = AggregatorAudit()
-    sources = {(s.account, s.region): s for s in source_statuses(client, aggregator)}
+    result.sources = source_statuses(client, aggregator)
+    sources = {(s.account, s.region): s for s in result.sources}
     accounts = sorted({account for account, _ in sources})
+    expected = set(expected_regions) | ({r for _, r in sources} if expect_every_source_region else set())
     for (account, region), source in sorted(sources.items()):
         if source.status != "SUCCEEDED":
             result.not_covered.append(NotCovered(account, region, None, (
                 f"the aggregator's last collection from {account}/{region} is {source.status}"
                 f"{': ' + source.message if source.message else ''}")))
     for account in accounts:
-        for region in sorted(set(expected_regions)):
+        for region in sorted(expected):
             if (account, region) not in sources:
                 result.not_covered.append(NotCovered(account, region, None, (
                     f"the aggregator has no source for {account}/{region}: enable AWS Config's recorder there and "
@@ -237,11 +232,16 @@ def audit_aggregator(client: Any, aggregator: str, config: ResolvedConfig, *, no
             elif current.last_update is None or now - current.last_update > max_source_age:
                 when = current.last_update.isoformat() if current.last_update else "never"
                 stale_reason = f"the aggregator last collected from {account}/{region} at {when}"
+            age = now - captured if captured else None
+            report.record = ConfigRecord(captured, age, stale_reason)
             if stale_reason:
                 report.error = (f"stale record: {stale_reason}, so what Config holds may not be what the bucket "
                                 "has now; check it with bucketguard audit")
-            result.buckets.append(AggregatedBucket(report, captured, now - captured if captured else None,
-                                                   stale_reason is not None))
+                # Unverifiable as of now, like a bucket S3 would not let the audit read: fails closed
+                # (the verdict on the record stays listed beside it).
+                report.findings.insert(0, Finding("s3-bucket-encryption-declared", "mandatory", (
+                    f"S3 bucket {name!r}: {report.error}. Its encryption cannot be verified.")))
+            result.buckets.append(AggregatedBucket(report, captured, age, stale_reason is not None))
     for account, name in sorted(set(known_buckets) - seen):
         result.not_covered.append(NotCovered(account, None, name, (
             "AWS Config holds no record of it (its region is not recorded, or the recorder excludes AWS::S3::Bucket)")))

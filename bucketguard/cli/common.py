@@ -54,6 +54,19 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
 
 
+def add_aggregator_arguments(parser: argparse.ArgumentParser) -> None:
+    """`bucketguard audit --config-aggregator NAME` and what only goes with it."""
+    parser.add_argument("--config-aggregator", metavar="NAME",
+                        help="read-only: judge the buckets AWS Config recorded in this configuration aggregator "
+                             "(every account and region it collects from; --region is the aggregator's region)")
+    parser.add_argument("--max-record-age", type=float, dest="max_record_age_hours", metavar="HOURS",
+                        help="with --config-aggregator: a bucket whose account and region the aggregator last "
+                             "collected longer ago is stale and fails (default 24)")
+    parser.add_argument("--expected-region", action="append", dest="expected_regions", metavar="REGION",
+                        help="with --config-aggregator: an account without a source here is not covered (besides "
+                             "every region the aggregator collects from); repeatable")
+
+
 def choose_packs(folders: list[Path] | None, config_paths: list[Path] | None) -> tuple[PolicyPack, ...]:
     """Each `--policy-pack` with the `--policy-pack-config` at the same position (no folder:
     bucketguard's own pack)."""

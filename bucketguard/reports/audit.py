@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bucketguard.audit.encryption import describe_rules, holding
-from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, apply_counts, fix_counts
+from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, NotCovered, apply_counts, fix_counts
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run
 
@@ -58,8 +58,11 @@ def fix_line(report: BucketReport) -> str | None:
 
 
 def render_table(reports: list[BucketReport], notes: list[str] | None = None) -> str:
-    header = ("bucket", "region", "algorithm", "key", "bucket key", "verdict")
-    rows = [(r.name, r.region or "?", *encryption_columns(r.rules), r.verdict) for r in reports]
+    header: tuple[str, ...] = ("bucket", "region", "algorithm", "key", "bucket key", "verdict")
+    rows: list[tuple[str, ...]] = [(r.name, r.region or "?", *encryption_columns(r.rules), r.verdict) for r in reports]
+    if any(r.record is not None for r in reports):  # --config-aggregator: how old each Config record is
+        header = (*header[:5], "record age", header[5])
+        rows = [(*row[:5], record_age(r), row[5]) for row, r in zip(rows, reports, strict=True)]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
     for report in reports:
@@ -88,7 +91,7 @@ def bucket_json(report: BucketReport) -> dict[str, Any]:
             "error": report.error, "verdict": report.verdict,
             "findings": [{"policyName": f.policy, "enforcementLevel": f.level, "message": f.message}
                          for f in report.findings],
-            "fix": report.fix}
+            "fix": report.fix, **({"record": record_json(report)} if report.record is not None else {})}
 
 
 def to_json(reports: list[BucketReport]) -> dict[str, Any]:
@@ -100,7 +103,7 @@ def to_json(reports: list[BucketReport]) -> dict[str, Any]:
     }
 
 
-def to_sarif(reports: list[BucketReport]) -> dict[str, Any]:
+def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None = None) -> dict[str, Any]:
     policies = [SarifRuleMeta(s.name, s.description, s.level, s.severity, s.remediation,
                               {} if s.framework is None else {"name": s.framework.name, "version": s.framework.version,
                                                               "reference": s.framework.reference,
@@ -108,9 +111,19 @@ def to_sarif(reports: list[BucketReport]) -> dict[str, Any]:
                 for s in POLICIES]
     located = [(r, f) for r in reports for f in r.findings]
     results = [SarifResult(f.policy, f.level, f.message, r.name, f"arn:aws:s3:::{r.name}") for r, f in located]
+    places = {(r.policy, r.fully_qualified_name, r.message): (rep.account, rep.region)
+              for r, (rep, _) in zip(results, located, strict=True)}
+    if not_covered:
+        policies.append(NOT_COVERED_RULE)
+        for gap in not_covered:
+            result = not_covered_sarif(gap)
+            results.append(result)
+            places[(result.policy, result.fully_qualified_name, result.message)] = (gap.account, gap.region)
     run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results)
-    for entry, (report, _) in zip(run["results"], located, strict=True):
-        entry["properties"] = {"accountId": report.account, "region": report.region}
+    for entry in run["results"]:  # sarif_run sorts the results
+        where = entry["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
+        account, region = places[(entry["ruleId"], where, entry["message"]["text"])]
+        entry["properties"] = {"accountId": account, "region": region}
     return sarif_log([run])
 
 
@@ -176,6 +189,8 @@ def audit_json(result: AuditResult) -> dict[str, Any]:
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
     document["journal"] = result.journal
+    if result.aggregator is not None:
+        document["aggregator"] = aggregator_json(result)
     return document
 
 
@@ -187,6 +202,8 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> l
         return [f"error: {e}" for e in result.output_errors]
     if as_json:
         sys.stdout.write(json.dumps(audit_json(result), indent=2) + "\n")
+    elif result.aggregator is not None:
+        sys.stdout.write(render_aggregator(result))
     elif result.organization:
         sys.stdout.write(render_organization(result.accounts))
     else:
@@ -194,7 +211,88 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> l
     errors = list(result.output_errors)
     if sarif is not None:
         try:
-            sarif.write_text(json.dumps(to_sarif(result.reports), indent=2) + "\n")
+            gaps = result.aggregator.not_covered if result.aggregator is not None else None
+            sarif.write_text(json.dumps(to_sarif(result.reports, gaps), indent=2) + "\n")
         except OSError as error:
             errors.append(f"--sarif {sarif}: not written: {error}")
     return [f"error: {e}" for e in errors]
+
+
+# --- `--config-aggregator`: the buckets as AWS Config recorded them -----------------------------------
+
+
+NOT_COVERED_POLICY = "aws-config-not-covered"
+NOT_COVERED_RULE = SarifRuleMeta(
+    NOT_COVERED_POLICY, "AWS Config's aggregator holds no current record of a bucket, account or region, so its "
+    "encryption is not verified", "mandatory", "high",
+    "Enable AWS Config's recorder for AWS::S3::Bucket there and add the account and region to the aggregator, "
+    "or audit them with `bucketguard audit` through S3.", {})
+
+
+def record_age(report: BucketReport) -> str:
+    """How old the bucket's Config record was when read (`2d 3h`), and whether it is stale."""
+    record = report.record
+    if record is None or record.age is None:
+        age = "?"
+    else:
+        minutes = max(0, int(record.age.total_seconds() // 60))
+        days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+        age = f"{days}d {hours}h" if days else f"{hours}h {mins}m" if hours else f"{mins}m"
+    return f"{age} (stale)" if record is not None and record.stale else age
+
+
+def record_json(report: BucketReport) -> dict[str, Any]:
+    record = report.record
+    assert record is not None
+    return {"capturedAt": record.captured.isoformat() if record.captured else None,
+            "ageHours": round(record.age.total_seconds() / 3600, 2) if record.age is not None else None,
+            "stale": record.stale is not None, "staleReason": record.stale}
+
+
+def not_covered_place(gap: NotCovered) -> str:
+    where = [f"account {gap.account}" if gap.account else "", f"region {gap.region}" if gap.region else ""]
+    place = ", ".join(w for w in where if w)
+    if gap.bucket:
+        return f"bucket {gap.bucket}" + (f" ({place})" if place else "")
+    return place or "?"
+
+
+def not_covered_sarif(gap: NotCovered) -> SarifResult:
+    name = gap.bucket or "/".join(p for p in (gap.account, gap.region) if p)
+    fqn = f"arn:aws:s3:::{gap.bucket}" if gap.bucket else f"aws-config:{gap.account or '?'}:{gap.region or '*'}"
+    return SarifResult(NOT_COVERED_POLICY, "mandatory", f"{not_covered_place(gap)}: not covered: {gap.reason}",
+                       name, fqn)
+
+
+def render_aggregator(result: AuditResult) -> str:
+    """`--config-aggregator`: each account's buckets (with the age of their records), then what the
+    aggregator does not cover, then the counts."""
+    coverage = result.aggregator
+    assert coverage is not None
+    lines = [f"AWS Config aggregator {coverage.name}: {coverage.sources} sources, {coverage.pages} pages of records; "
+             f"a record is stale when the aggregator last collected its account and region more than "
+             f"{coverage.max_record_age_hours:g} h ago"]
+    for account in result.accounts:
+        lines.append("")
+        lines.append(f"== account {account.account} ==")
+        lines.append(render_table(account.reports).rstrip("\n").rsplit("\n", 1)[0])
+        lines.append(account_summary(account))
+    if coverage.not_covered:
+        lines.append("")
+        lines.append(f"NOT COVERED ({len(coverage.not_covered)}; not verified, so the audit fails):")
+        lines.extend(f"- {not_covered_place(gap)}: {gap.reason}" for gap in coverage.not_covered)
+    reports = result.reports
+    stale = sum(r.record is not None and r.record.stale is not None for r in reports)
+    lines.append("")
+    lines.append(f"{len(result.accounts)} accounts: {summary_line(reports)}, {stale} stale, "
+                 f"{len(coverage.not_covered)} not covered")
+    return "\n".join(lines) + "\n"
+
+
+def aggregator_json(result: AuditResult) -> dict[str, Any]:
+    coverage = result.aggregator
+    assert coverage is not None
+    return {"name": coverage.name, "maxRecordAgeHours": coverage.max_record_age_hours, "sources": coverage.sources,
+            "pages": coverage.pages,
+            "notCovered": [{"account": g.account, "region": g.region, "bucket": g.bucket, "reason": g.reason}
+                           for g in coverage.not_covered]}
