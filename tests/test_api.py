@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import CREDENTIALS, encrypt
+from audit_server import CREDENTIALS, create_key, encrypt
 from audit_server import run_audit as audit_command
 from helpers import ROOT
 from state_exports import deploy_program, export, write
@@ -30,6 +30,13 @@ from bucketguard import (
 pytestmark = [pytest.mark.protocol, pytest.mark.slow]
 PROGRAMS = ROOT / "tests" / "programs"
 KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+@pytest.fixture()
+def real_key(endpoint: str, s3: Any) -> None:
+    """KEY as a key moto's KMS has: the fix checks with DescribeKey that a key it writes exists."""
+    global KEY
+    KEY = create_key(endpoint)
 
 
 def test_a_preview_names_the_policy_and_the_resource_that_fail() -> None:
@@ -95,7 +102,7 @@ def test_an_audit_returns_each_buckets_verdict_as_the_command_does(endpoint: str
     assert {b["name"]: b["verdict"] for b in document["buckets"]} == {r.name: r.verdict for r in result.reports}
 
 
-@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.usefixtures("aws_credentials", "real_key")
 def test_an_audit_fix_is_verified_and_nothing_is_written_without_it(endpoint: str, s3: Any, tmp_path: Path) -> None:
     encrypt(s3, "plain", None)
     (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
@@ -108,7 +115,7 @@ def test_an_audit_fix_is_verified_and_nothing_is_written_without_it(endpoint: st
     assert not report.mandatory
 
 
-@pytest.mark.usefixtures("aws_credentials")
+@pytest.mark.usefixtures("aws_credentials", "real_key")
 def test_a_plan_is_written_and_returned_then_applied(endpoint: str, s3: Any, tmp_path: Path) -> None:
     encrypt(s3, "plain", None)
     (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
