@@ -47,7 +47,27 @@ def test_each_kind_of_encryption_is_judged_like_the_pack(endpoint: str, s3: Any)
     }
     assert code == 1
     message = next(f["message"] for b in document["buckets"] if b["name"] == "none" for f in b["findings"])
-    assert "declares no default encryption" in message
+    assert "S3 bucket 'none' (account 123456789012, region us-east-1): has no default encryption" in message
+    assert "It holds: no default encryption" in message and "`bucketguard audit --fix --bucket none`" in message
+
+
+def test_a_live_finding_speaks_of_the_bucket_what_it_holds_and_the_audit_fix(endpoint: str, s3: Any,
+                                                                             tmp_path: Path) -> None:
+    """Issue 27.4: not of the Pulumi type and the code that would fix a declaration."""
+    encrypt(s3, "other-key", "aws:kms", KEY_B, bucket_key=True)
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}}))
+    code, document, _ = audit(endpoint, "--json", "--policy-pack-config", config)
+    (finding,) = [f for f in document["buckets"][0]["findings"] if f["policyName"] == "s3-kms-key-allowed"]
+    message = finding["message"]
+    assert code == 1 and finding["enforcementLevel"] == "mandatory"
+    assert "S3 bucket 'other-key' (account 123456789012, region us-east-1)" in message
+    assert f"It holds: aws:kms, key {KEY_B}, Bucket Key." in message
+    assert "bucketguard audit --fix --bucket other-key" in message and "bucketguard:attach" in message
+    for code_words in ("aws.s3.", "bucketguard.EncryptedBucket", "kms_key_id="):
+        assert code_words not in message
+    code, text, _ = audit(endpoint, "--policy-pack-config", config)
+    assert code == 1 and "S3 bucket 'other-key' (account 123456789012, region us-east-1)" in text
 
 
 def test_allowed_keys_and_algorithms_come_from_the_same_pack_config(endpoint: str, s3: Any, tmp_path: Path) -> None:

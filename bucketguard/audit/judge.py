@@ -7,13 +7,14 @@ same code, names, levels, messages and `--policy-pack-config` semantics.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from bucketguard import rules
 from bucketguard.audit.aws import BucketRead, KeyDescriber, S3Buckets, error_code
-from bucketguard.audit.encryption import desired_rules
+from bucketguard.audit.encryption import describe_rules, desired_rules
 from bucketguard.audit.models import MANDATORY_LEVELS, BucketReport, Finding, Identity
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.policies.model import BUCKET, CONFIGURATION, PlainResource
@@ -83,6 +84,40 @@ def mandatory_findings(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.level in MANDATORY_LEVELS]
 
 
+# The pack's messages name a resource by its Pulumi type and end with the code that fixes it
+# ("aws.s3.Bucket 'b': ...; declare it with bucketguard.EncryptedBucket ..."): a live bucket's finding
+# names the bucket and the audit's fix instead.
+_PACK_LABEL = re.compile(r"aws\.s3\.[A-Za-z]+ '[^']*': ")
+_CODE_FIX = re.compile(r"; [^;]*(?:bucketguard\.|kms_key_id|sse_algorithm|bucket_key_enabled|"
+                       r"bucketKeyEnabled: true|blockedEncryptionTypes: \[)[^;]*$")
+_NOT_DECLARED = re.compile(r"declares no default encryption \([^)]*\)")
+
+
+def bucket_place(name: str, account: str | None, region: str | None) -> str:
+    """How a live bucket's findings name it: the bucket, its account and its region."""
+    return f"S3 bucket {name!r} (account {account or 'unknown'}, region {region or 'unknown'})"
+
+
+def live_findings(findings: Iterable[Finding], name: str, account: str | None, region: str | None,
+                  api_rules: Sequence[Mapping[str, Any]] | None) -> list[Finding]:
+    """The pack's findings worded for a live bucket: the bucket, its account and region, what it holds,
+    and the audit's fix (the pack's verdict, policy and level are unchanged)."""
+    place = bucket_place(name, account, region)
+    holds = describe_rules(api_rules)
+    fix = (f"Fix: `bucketguard audit --fix --bucket {name}` writes the fix setting (bucketguard:defaults, or "
+           "--sse-algorithm / --kms-key-id / --use-aws-managed-key) after the same checks (in an organisation: "
+           "`--plan`, review, `--apply`); or adopt it into a stack with bucketguard:attach and `--import-file`.")
+    worded = []
+    for finding in findings:
+        description, _, text = finding.message.partition("\n")
+        text = _CODE_FIX.sub("", _PACK_LABEL.sub("", text, count=1)).rstrip(".")
+        text = _NOT_DECLARED.sub("has no default encryption (GetBucketEncryption: "
+                                 "ServerSideEncryptionConfigurationNotFoundError)", text)
+        worded.append(Finding(finding.policy, finding.level,
+                              f"{description}\n{place}: {text}. It holds: {holds}. {fix}"))
+    return worded
+
+
 def judge_read(read: BucketRead, config: ResolvedConfig) -> BucketReport:
     """A bucket's report from what S3 answered: the pack's findings, or, for a bucket that could not be
     read, a mandatory finding saying its encryption is unverifiable."""
@@ -91,10 +126,12 @@ def judge_read(read: BucketRead, config: ResolvedConfig) -> BucketReport:
         hint = (f" (S3 also answers this for a bucket that account {read.account} does not own: it is "
                 "neither read nor written)") if read.error_code == "AccessDenied" else ""
         report.findings = [Finding("s3-bucket-encryption-declared", "mandatory",
-                                   f"S3 bucket {read.name!r}: its encryption could not be read ({report.error}), "
+                                   f"{bucket_place(read.name, read.account, read.region)}: its encryption could "
+                                   f"not be read ({report.error}), "
                                    f"so it cannot be verified{hint}.")]
         return report
-    report.findings = judge(read.name, read.rules, config, read.account, read.region)
+    report.findings = live_findings(judge(read.name, read.rules, config, read.account, read.region), read.name,
+                                    read.account, read.region, read.rules)
     return report
 
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bucketguard import rules
-from bucketguard.audit.judge import judge
+from bucketguard.audit.judge import judge, live_findings
 from bucketguard.audit.models import BucketReport, ConfigRecord, Finding, NotCovered
 from bucketguard.awsconfig.guard import BLOCKED_FIELD, RESOURCE_TYPE
 from bucketguard.policy_config import ResolvedConfig
@@ -171,7 +171,8 @@ def judge_record(record: Mapping[str, Any], config: ResolvedConfig) -> BucketRep
         # Config does not record BlockedEncryptionTypes (AWS's AWS::S3::Bucket resource schema lists no such
         # property): judged as unknown, so s3-sse-c-blocked fails closed with a message saying why.
         judged = [{**rule, "BlockedEncryptionTypes": {"EncryptionType": [rules.UNKNOWN]}} for rule in recorded]
-    findings = judge(name, judged, config, report.account, report.region)
+    findings = live_findings(judge(name, judged, config, report.account, report.region), name, report.account,
+                             report.region, recorded)
     report.findings = [f if f.policy != SSE_POLICY else type(f)(f.policy, f.level, f.message.replace(
         "is not known during preview", "is not recorded by AWS Config (check the bucket with bucketguard audit)"))
         for f in findings]
