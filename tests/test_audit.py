@@ -204,6 +204,54 @@ def test_table_and_sarif(endpoint: str, s3: Any, tmp_path: Path) -> None:
     assert [r["ruleId"] for r in document["runs"][0]["results"]] == ["s3-bucket-encryption-declared"]
 
 
+def test_sarif_fingerprints_follow_policy_account_region_and_bucket_not_the_message(
+        endpoint: str, s3: Any, tmp_path: Path) -> None:
+    """Issue 27.3: code scanning tracks a live finding across runs although its message (the key the
+    bucket holds) changes; the run says it gave a verdict."""
+    import hashlib
+
+    config = tmp_path / "policy.json"
+    config.write_text(json.dumps({"s3-kms-key-allowed": {"allowedKmsKeys": [KEY_A]}}))
+    encrypt(s3, "other-key", "aws:kms", KEY_B, bucket_key=True)
+    encrypt(s3, "third-key", "aws:kms", KEY_B, bucket_key=True)
+
+    def results(sarif: Path) -> dict[str, dict[str, Any]]:
+        code, _, stderr = audit(endpoint, "--policy-pack-config", config, "--sarif", sarif)
+        assert code == 1, stderr
+        (run,) = json.loads(sarif.read_text())["runs"]
+        assert run["invocations"] == [{"executionSuccessful": True, "toolExecutionNotifications": []}]
+        return {r["locations"][0]["logicalLocations"][0]["name"]: r for r in run["results"]
+                if r["ruleId"] == "s3-kms-key-allowed"}
+
+    first = results(tmp_path / "first.sarif")
+    encrypt(s3, "other-key", "aws:kms", create_key(endpoint), bucket_key=True)
+    second = results(tmp_path / "second.sarif")
+    assert first["other-key"]["message"] != second["other-key"]["message"]
+    assert first["other-key"]["partialFingerprints"] == second["other-key"]["partialFingerprints"]
+    expected = hashlib.sha256(b"s3-kms-key-allowed\x00123456789012/us-east-1/other-key").hexdigest()
+    assert first["other-key"]["partialFingerprints"] == {"bucketguardResource/v1": expected}
+    assert first["third-key"]["partialFingerprints"] != first["other-key"]["partialFingerprints"]
+
+
+def test_an_output_that_fails_after_the_fix_is_the_sarif_runs_error(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    """Exit 2 after writing (the import file hits a full disk): the SARIF says the run did not succeed, and why."""
+    encrypt(s3, "plain", None)
+    sarif = tmp_path / "audit.sarif"
+    code, _, stderr = audit(endpoint, "--fix", "--sse-algorithm", "AES256", "--import-file", "/dev/full",
+                            "--sarif", sarif)
+    assert code == 2, stderr
+    import jsonschema
+
+    document = json.loads(sarif.read_text())
+    schema = json.loads((ROOT / "tests" / "data" / "sarif-schema-2.1.0.json").read_text())
+    assert list(jsonschema.Draft7Validator(schema).iter_errors(document)) == []
+    (invocation,) = document["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    (notification,) = invocation["toolExecutionNotifications"]
+    assert notification["message"]["text"].startswith("--import-file /dev/full: not written")
+    assert notification["message"]["text"] in stderr
+
+
 def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Path) -> None:
     config = tmp_path / "policy.json"
     config.write_text(json.dumps({"s3-kms-key-allowed": {"allowStackKeys": "maybe"}}))

@@ -218,13 +218,23 @@ def test_readme_first_command_runs_the_dev_stack() -> None:
     assert "Policy violations: 0 mandatory, 0 advisory: passed" in result.stdout
 
 
-def test_json_has_a_schema_version_and_the_fields_the_readme_lists(tmp_path: Path) -> None:
+def test_the_help_synopsis_and_the_readme_synopsis_list_every_option() -> None:
+    """Issue 27.3: `--state` (and every other flag) in `preview --help`'s synopsis and in the README's."""
     import re
 
+    shown = preview("--help")
+    assert shown.returncode == 0
+    synopsis = shown.stdout.split("\n\n")[0]
+    listed = [m.group(1) for m in re.finditer(r"^  (-\S.*?)(?:\s{2,}|$)", shown.stdout, re.M)]
+    options = {o for line in listed for o in re.findall(r"--[a-z][a-z-]*", line)} - {"--help"}
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("./run bucketguard preview [PROGRAM_DIR]"):readme.index("python -m bucketguard preview")]
+    assert "--state" in options
+    assert set(re.findall(r"--[a-z][a-z-]*", synopsis)) - {"--help"} == options
+    assert set(re.findall(r"--[a-z][a-z-]*", block)) == options
+
+
+def test_json_has_a_schema_version(tmp_path: Path) -> None:
+    # The README's list of its keys is compared with real runs in test_state_preview.
     document = json.loads(preview(PROGRAMS / "bare-bucket", "--json").stdout)
     assert document["schemaVersion"] == 1
-    readme = (ROOT / "README.md").read_text()
-    sentence = readme[readme.index("`--json` prints one document ("):]
-    sentence = sentence[:sentence.index(";")]
-    listed = set(re.findall(r"`(\w+)`", sentence)) - {"Diagnostics", "state", "plan", "json"}
-    assert listed == set(document)

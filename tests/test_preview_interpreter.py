@@ -97,7 +97,7 @@ def test_an_interpreter_without_the_sdk_exits_2_naming_it(tmp_path: Path) -> Non
     assert "Traceback" not in result.stderr
 
 
-def test_program_output_never_corrupts_json_and_shows_as_diagnostics(tmp_path: Path) -> None:
+def test_program_output_never_corrupts_json_and_shows_under_program_output(tmp_path: Path) -> None:
     sarif = tmp_path / "out.sarif"
     result = preview(PROGRAMS / "chatty", "--json", "--sarif", sarif)
     document = json.loads(result.stdout)  # the program printed JSON-looking text: still one document
@@ -106,8 +106,10 @@ def test_program_output_never_corrupts_json_and_shows_as_diagnostics(tmp_path: P
     assert document["logs"] == [{"severity": "warning", "message": "the program warns"}]
     json.loads(sarif.read_text())
     text = preview(PROGRAMS / "chatty", "--color", "never").stdout
-    assert "Diagnostics:\n  pulumi:pulumi:Stack (sample-chatty-dev):\n    warning: the program warns\n" in text
+    assert "Program output:\n  pulumi:pulumi:Stack (sample-chatty-dev):\n    warning: the program warns\n" in text
     assert '    {"not": "the report"}\n    to stderr\n    done\n' in text
+    # "diagnostics" in --json are the policy findings: the program's logs are not called so (issue 27.3)
+    assert "Diagnostics" not in text
 
 
 def test_a_program_killed_midway_exits_2_with_one_line(tmp_path: Path) -> None:

@@ -146,6 +146,47 @@ def test_json_and_sarif_of_a_preview_against_state(tmp_path: Path, deployed: lis
     assert runs["bucketguard"]["results"] == []
 
 
+def documented_json_keys() -> dict[str, set[str]]:
+    """The README's `--json` list: "" -> the top-level keys; each key -> its items' (or its own) keys."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("- `--json` prints one document;"):].split("\n")[2:]
+    documented: dict[str, set[str]] = {"": set()}
+    for line in block:
+        if not line.startswith("  - "):
+            break
+        line = re.sub(r"\([^()]*\)", "", line)  # what a key means is said in parentheses
+        head, _, tail = line.partition(":")
+        keys = re.findall(r"`(\w+)`", head)
+        documented[""].update(keys)
+        if tail:
+            documented[keys[0]] = set(re.findall(r"`(\w+)`", tail))
+    return documented
+
+
+def test_the_readme_lists_every_json_key_a_run_prints(tmp_path: Path, deployed: list[dict[str, Any]]) -> None:
+    """Issue 27.3: top-level keys and the keys of each item, from real runs: a preview against state
+    that changes one bucket (`diff`, `state`, `plan`) and a program that logs and fails (`logs`, `diagnostics`)."""
+    def edit(config: dict[str, Any]) -> None:
+        for bucket in config["bucketguard:buckets"]:
+            if bucket["name"] == "access-logs":
+                bucket["tags"] = {"retention": "90d"}
+
+    state = write(tmp_path / "state.json", export(deployed))
+    planned = json.loads(preview(program_copy(tmp_path, edit), "--state", state, "--json").stdout)
+    chatty = json.loads(preview(ROOT / "tests" / "programs" / "chatty", "--json").stdout)
+    printed: dict[str, set[str]] = {"": set(planned) | set(chatty)}
+    for document in (planned, chatty):
+        for key, value in document.items():
+            items = value if isinstance(value, list) else [value]
+            if items and all(isinstance(item, dict) for item in items) and key != "timings":
+                printed.setdefault(key, set()).update(k for item in items for k in item)
+    documented = documented_json_keys()
+    assert documented.pop("timings", None) is None  # its keys are the phases, not fixed
+    assert documented == printed
+
+
 def test_a_state_of_another_stack_exits_2_before_running_anything(tmp_path: Path,
                                                                    deployed: list[dict[str, Any]]) -> None:
     prod = json.loads(json.dumps(export(deployed)).replace("urn:pulumi:dev::", "urn:pulumi:prod::"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -103,14 +104,23 @@ def to_json(reports: list[BucketReport]) -> dict[str, Any]:
     }
 
 
-def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None = None) -> dict[str, Any]:
+def live_identity(account: str | None, region: str | None, bucket: str | None) -> str:
+    """What a live finding is about, for SARIF's `partialFingerprints`: account/region/bucket."""
+    return "/".join(part or "" for part in (account, region, bucket))
+
+
+def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None = None,
+             errors: Sequence[str] = ()) -> dict[str, Any]:
+    """SARIF 2.1.0: one result per finding (fingerprinted by policy, account, region and bucket), and
+    `errors` as the invocation's notifications (the run gave no full verdict: exit 2)."""
     policies = [SarifRuleMeta(s.name, s.description, s.level, s.severity, s.remediation,
                               {} if s.framework is None else {"name": s.framework.name, "version": s.framework.version,
                                                               "reference": s.framework.reference,
                                                               "specification": s.framework.specification})
                 for s in POLICIES]
     located = [(r, f) for r in reports for f in r.findings]
-    results = [SarifResult(f.policy, f.level, f.message, r.name, f"arn:aws:s3:::{r.name}") for r, f in located]
+    results = [SarifResult(f.policy, f.level, f.message, r.name, f"arn:aws:s3:::{r.name}",
+                           identity=live_identity(r.account, r.region, r.name)) for r, f in located]
     places = {(r.policy, r.fully_qualified_name, r.message): (rep.account, rep.region)
               for r, (rep, _) in zip(results, located, strict=True)}
     if not_covered:
@@ -119,7 +129,7 @@ def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None =
             result = not_covered_sarif(gap)
             results.append(result)
             places[(result.policy, result.fully_qualified_name, result.message)] = (gap.account, gap.region)
-    run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results)
+    run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results, errors=errors)
     for entry in run["results"]:  # sarif_run sorts the results
         where = entry["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
         account, region = places[(entry["ruleId"], where, entry["message"]["text"])]
@@ -212,7 +222,7 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> l
     if sarif is not None:
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None
-            sarif.write_text(json.dumps(to_sarif(result.reports, gaps), indent=2) + "\n")
+            sarif.write_text(json.dumps(to_sarif(result.reports, gaps, errors), indent=2) + "\n")
         except OSError as error:
             errors.append(f"--sarif {sarif}: not written: {error}")
     return [f"error: {e}" for e in errors]
@@ -261,7 +271,7 @@ def not_covered_sarif(gap: NotCovered) -> SarifResult:
     name = gap.bucket or "/".join(p for p in (gap.account, gap.region) if p)
     fqn = f"arn:aws:s3:::{gap.bucket}" if gap.bucket else f"aws-config:{gap.account or '?'}:{gap.region or '*'}"
     return SarifResult(NOT_COVERED_POLICY, "mandatory", f"{not_covered_place(gap)}: not covered: {gap.reason}",
-                       name, fqn)
+                       name, fqn, identity=live_identity(gap.account, gap.region, gap.bucket))
 
 
 def render_aggregator(result: AuditResult) -> str:

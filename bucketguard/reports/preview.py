@@ -102,7 +102,7 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         # As `pulumi preview` shows them: under the stack, logs with their severity, then what the
         # program printed, as it printed it.
         stack = next((r for r in cap.resources if r.type == "pulumi:pulumi:Stack"), None)
-        lines.append("Diagnostics:")
+        lines.append("Program output:")
         lines.append(f"  pulumi:pulumi:Stack ({stack.name if stack else cap.project + '-' + cap.stack}):")
         for severity, message in cap.logs:
             label = {"warning": "warning", "error": "error", "info": "", "debug": "debug"}.get(severity, severity)

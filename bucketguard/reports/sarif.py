@@ -57,6 +57,9 @@ class SarifResult:
     fully_qualified_name: str  # its URN or ARN
     uri: str | None = None  # the file to point at, when there is one
     line: int = 1  # the line in it
+    # What the finding is about, for `partialFingerprints` (default: fully_qualified_name): an URN for a
+    # declaration; account/region/bucket for a live bucket. Never the message, whose values change.
+    identity: str | None = None
 
 
 def sarif_run(tool: str, version: str, policies: Sequence[SarifRule], results: list[SarifResult],
@@ -86,7 +89,7 @@ def sarif_run(tool: str, version: str, policies: Sequence[SarifRule], results: l
             location["physicalLocation"] = {"artifactLocation": {"uri": r.uri}, "region": {"startLine": r.line}}
         # What code scanning matches a finding by across runs: the rule and the resource, not the
         # message or the line (both change with unrelated edits).
-        fingerprint = hashlib.sha256(f"{r.policy}\0{r.fully_qualified_name}".encode()).hexdigest()
+        fingerprint = hashlib.sha256(f"{r.policy}\0{r.identity or r.fully_qualified_name}".encode()).hexdigest()
         entry: dict[str, Any] = {"ruleId": r.policy, "level": _SARIF_LEVELS.get(r.level, "warning"),
                                  "message": {"text": r.message}, "locations": [location],
                                  "partialFingerprints": {"bucketguardResource/v1": fingerprint}}
