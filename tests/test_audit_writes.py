@@ -200,7 +200,8 @@ def test_directory_bucket_names_are_accepted(endpoint: str, s3: Any) -> None:
     (("--apply", "plan.json", "--max-plan-age", "inf"), "--max-plan-age inf"),
     (("--apply", "plan.json", "--max-plan-age", "1e300"), "--max-plan-age 1e+300"),
     (("--apply", "plan.json", "--max-plan-age", "-1"), "--max-plan-age -1.0"),
-    (("--force",), "--force only applies with --fix or --plan"),
+    (("--force",), "--force only applies with --fix, --plan or --apply"),
+    (("--force", "--bucket", "b1"), "--force only applies with --fix, --plan or --apply"),
     (("--organization", "--role-name", "R", "--account", "notanid"), "--account 'notanid': an AWS account id is 12"),
 ])
 def test_bad_flags_are_one_line_usage_errors(endpoint: str, tmp_path: Path, args: tuple[str, ...], says: str) -> None:

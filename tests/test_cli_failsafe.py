@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import ROOT
@@ -263,6 +264,39 @@ def test_a_misspelt_invoke_answer_field_is_refused(tmp_path: Path, field: str) -
             "aws:ssm/getParameter:getParameter"]
     else:
         one_line_exit_2(result, "aws:ssm/getParameter:getParameter.Value", "rename it to 'value'")
+
+
+@pytest.mark.parametrize(("pinned", "meant"), [
+    ({"aws:ssm/getParameter:getParameter": {"vaule": "30"}}, ("aws:ssm/getParameter:getParameter.vaule", "value")),
+    ({"aws:index/getCallerIdentity:getCallerIdentity": {"acountId": "111122223333"}},
+     ("aws:index/getCallerIdentity:getCallerIdentity.acountId", "accountId")),
+    ({"aws:route53/getZone:getZone": {"zoneId": "Z1", "nameServer": ["ns-1.example"]}},
+     ("aws:route53/getZone:getZone.nameServer", "nameServers")),
+])
+def test_a_misspelt_invoke_answer_is_refused_before_the_program_runs(tmp_path: Path, pinned: dict[str, Any],
+                                                                    meant: tuple[str, str]) -> None:
+    """Issue 23.5: one line naming the file, the field and the closest field the result declares (difflib),
+    exit 2, and the program never starts (here it would write a file first)."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps(pinned))
+    started = tmp_path / "started"
+    program = project_folder(tmp_path, f"import pathlib\npathlib.Path({str(started)!r}).write_text('ran')\n"
+                                       "import pulumi_aws as aws\naws.get_caller_identity()\n")
+    result = bucketguard("preview", program, "--invoke-answers", answers)
+    field, closest = meant
+    one_line_exit_2(result, str(answers), field, f"rename it to {closest!r}")
+    assert not started.exists()
+
+
+def test_an_invoke_answer_close_to_no_declared_field_is_left_to_the_program(tmp_path: Path) -> None:
+    """A field no declared field is close to may be one of a newer provider than bucketguard's: used as given."""
+    answers = tmp_path / "answers.json"
+    answers.write_text(json.dumps({"aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": "111122223333", "organizationPath": "o-1/r-1"}}))
+    program = project_folder(tmp_path, "import pulumi\nimport pulumi_aws as aws\n"
+                                       "pulumi.export('account', aws.get_caller_identity().account_id)\n")
+    result = bucketguard("preview", program, "--invoke-answers", answers, "--json")
+    assert result.returncode == 0, result.stderr
 
 
 def test_version_and_help_with_exit_codes_and_an_example() -> None:

@@ -136,8 +136,8 @@ def check_request(request: AuditRequest) -> None:
         raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
                      "it), plus --force, --external-id, --max-plan-age and the connection flags")
     if request.force and not (request.fix or request.plan_file or request.apply_file):
-        raise Broken("--force only applies with --fix or --plan (it allows lowering encryption or replacing a "
-                     "customer managed key); drop it, or add --fix")
+        raise Broken("--force only applies with --fix, --plan or --apply (it allows lowering encryption or "
+                     "replacing a customer managed key); drop it, or add --fix")
     age = request.max_plan_age_hours
     if not (math.isfinite(age) and 0 < age <= MAX_PLAN_AGE_HOURS):
         raise Broken(f"--max-plan-age {age!r}: a number of hours above 0 and at most {MAX_PLAN_AGE_HOURS:g} "

@@ -243,6 +243,60 @@ def load_pinned_answers(path: Path) -> dict[str, dict[str, Any]]:
             "e.g. {\"aws:route53/getZone:getZone\": {\"zoneId\": \"Z123\"}}") from None
 
 
+def declared_result_fields(token: str) -> tuple[str, list[str]] | None:
+    """The provider SDK in bucketguard's own environment (pulumi-aws, the cli extra's) and the fields
+    (as the provider names them) that it declares for the result of `token`
+    (`aws:route53/getZone:getZone` -> `pulumi_aws.route53.get_zone.GetZoneResult`); None when that SDK
+    or that function is not installed here."""
+    package, _, rest = token.partition(":")
+    module, _, function = rest.partition(":")
+    module = module.split("/")[0]
+    if not package or not function or not function.isidentifier():
+        return None
+    sdk = "pulumi_" + package.replace("-", "_")
+    snake = "".join(f"_{c.lower()}" if c.isupper() else c for c in function).lstrip("_")
+    path = ".".join([sdk, *([] if module == "index" else [module]), snake])
+    try:
+        if importlib.util.find_spec(sdk) is None:
+            return None
+        result_type = getattr(importlib.import_module(path), function[0].upper() + function[1:] + "Result", None)
+    except (ImportError, ValueError):
+        return None
+    if not isinstance(result_type, type):
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        sdk_version = version(sdk.replace("_", "-"))
+    except PackageNotFoundError:
+        sdk_version = "?"
+    return f"{sdk.replace('_', '-')} {sdk_version}", [name for _, name, _ in load_shapes_module().declared_fields(result_type)]
+
+
+def check_pinned_fields(pinned: Mapping[str, Mapping[str, Any]], source: Path) -> None:
+    """Refuse a pinned field that its invoke's result does not declare when a declared field is close
+    to it (difflib): the pin is misspelt, and the program would get a placeholder instead. A field
+    that is close to none is left alone (the program's own SDK may be newer than bucketguard's)."""
+    import difflib
+
+    for token, fields in pinned.items():
+        declared = declared_result_fields(token)
+        if declared is None:
+            continue
+        sdk, names = declared
+        by_folded = {name.lower(): name for name in names}
+        for name in fields:
+            if name in names:
+                continue
+            close = difflib.get_close_matches(name.lower(), list(by_folded), n=1, cutoff=0.75)
+            if close:
+                meant = by_folded[close[0]]
+                raise InvokeAnswersError(
+                    f"{source}: {token}.{name}: the result of {token} has no field {name!r} (as {sdk} declares "
+                    f"it), so the program would get a placeholder; rename it to {meant!r}, the closest field "
+                    "(camelCase, as the provider returns it)")
+
+
 def partition_of(region: str) -> str:
     if region.startswith("cn-"):
         return "aws-cn"

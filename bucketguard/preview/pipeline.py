@@ -80,6 +80,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
         check_provider_config(project)
         runtime_config = program_config(project)
         pinned = invokes.load_pinned_answers(request.invoke_answers) if request.invoke_answers else {}
+        if request.invoke_answers:  # a misspelt field is refused before the program runs
+            invokes.check_pinned_fields(pinned, request.invoke_answers)
         for component_type in request.trusted_components:
             remote.check_component_type(component_type, "--trust-component")
         trusted = [*request.trusted_components,
