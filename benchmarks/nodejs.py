@@ -45,6 +45,9 @@ def once(folder: Path, buckets: int) -> tuple[float, float, dict[str, float]]:
                           capture_output=True, text=True, env={k: v for k, v in os.environ.items()
                                                                if not k.startswith("PULUMI_")})
     preview_s = time.perf_counter() - started
+    if not done.stdout.strip():
+        raise SystemExit(f"the preview of {buckets} buckets printed no report (exit {done.returncode}):\n"
+                         f"{done.stderr[-2000:]}")
     document = json.loads(done.stdout)
     assert done.returncode == 0 and document["summary"]["passed"], done.stderr[-2000:]
     assert document["summary"]["resources"] == 2 * buckets + 2, document["summary"]

@@ -62,6 +62,16 @@ _GRPC_OPTIONS = [("grpc.max_send_message_length", 400 << 20), ("grpc.max_receive
                  ("grpc.enable_http_proxy", 0)]
 
 
+# A Node.js program sends its registrations at once: a thousand buckets are a thousand calls before the
+# first answer. gRPC's C core (the Python server's) queues at most 1,000 calls no handler has taken yet and
+# refuses the rest (grpc-js: "1 CANCELLED"; tests/test_monitor_burst.py), and with its bandwidth probes
+# (PINGs) a loaded machine ended such a program's connection ("8 RESOURCE_EXHAUSTED: Bandwidth exhausted or
+# memory limit exceeded": 1,000 buckets, three previews at once, 3 of 3 runs failed with probes, 0 of 3
+# without). The engine's Go server queues every call; so does this one, and it does not probe.
+_MONITOR_OPTIONS = [("grpc.server.max_pending_requests", 1 << 30),
+                    ("grpc.server.max_pending_requests_hard_limit", 1 << 30), ("grpc.http2.bdp_probe", 0)]
+
+
 class RegistrationError(Exception):
     """A registration the engine refuses (e.g. a remote component whose Construct failed): the SDK gets
     this message as the RPC's error, as from the engine."""
@@ -749,7 +759,7 @@ class EngineServer:
     def __init__(self, deployment: Deployment) -> None:
         self.deployment = deployment
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="bucketguard-monitor"),
-                                  options=_GRPC_OPTIONS)
+                                  options=[*_GRPC_OPTIONS, *_MONITOR_OPTIONS])
         resource_pb2_grpc.add_ResourceMonitorServicer_to_server(_Monitor(deployment), self.server)
         engine_pb2_grpc.add_EngineServicer_to_server(_Engine(deployment), self.server)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
