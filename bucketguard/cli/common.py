@@ -54,6 +54,20 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
 
 
+def program_progress(quiet: bool, stream: io.TextIOBase | None = None) -> Callable[[int, bool], None] | None:
+    """`preview: N resources registered` on stderr while the program runs (a long preview is not silent):
+    on a terminal only, and not with --quiet."""
+    out = stream or sys.stderr
+    if quiet or not out.isatty():
+        return None
+
+    def show(count: int, ended: bool) -> None:
+        out.write(f"\rpreview: {count} resource{'' if count == 1 else 's'} registered"
+                  + (", the program has ended\n" if ended else ""))
+        out.flush()
+    return show
+
+
 def add_aggregator_arguments(parser: argparse.ArgumentParser) -> None:
     """`bucketguard audit --config-aggregator NAME` and what only goes with it."""
     parser.add_argument("--config-aggregator", metavar="NAME",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bucketguard.cli.common import add_output_arguments, add_pack_arguments, choose_packs, exit_code
+from bucketguard.cli.common import add_output_arguments, add_pack_arguments, choose_packs, exit_code, program_progress
 from bucketguard.preview.models import PreviewRequest
 
 HELP = "run a Pulumi Python program and policy packs offline, like `pulumi preview --policy-pack`"
@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
         trust_components_file=args.trust_components, state=args.state,
         stack_reference_outputs=args.stack_reference_outputs, install=args.install,
         environment_values=args.environment_values, component_providers=tuple(args.component_providers),
-        timeout=args.timeout or None)
+        timeout=args.timeout or None, progress=program_progress(args.quiet))
     result = run_preview(request)
     write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
                  junit=args.junit, quiet=args.quiet)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,8 @@ class PreviewRequest:
     component_providers: Sequence[Path] = ()  # Python component provider folders whose components are built offline
     environment_values: Path | None = None  # {"<env>": <`esc env open <env>` output>} for the stack's ESC imports
     timeout: float | None = 600.0  # seconds the program may run (None: no limit)
+    # told (resources registered so far, whether the program has ended) a few times a second while it runs
+    progress: Callable[[int, bool], None] | None = None
 
 
 @dataclass(frozen=True)

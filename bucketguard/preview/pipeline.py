@@ -132,7 +132,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
                     invoke_answer=answer_invoke, made_up=invoke_context.made_up_texts(),
                     extra_env={**environment_variables, **invoke_context.shim_environment(
                         placeholder_report, reads_report, runtime_config.undecrypted)},
-                    construct=components.construct, timeout=request.timeout)
+                    construct=components.construct, timeout=request.timeout,
+                    progress=request.progress)
                 streamed.capture.placeholder_invokes = invokes.read_placeholder_report(placeholder_report)
                 misspelt = misspelt_pin(pinned, streamed.capture.placeholder_invokes, request.invoke_answers)
                 if misspelt is not None and streamed.error is None:

@@ -13,7 +13,7 @@ import queue
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +143,28 @@ def describe_failure(error: BaseException) -> str:
     return f"a policy pack failed: {first[-1] if first else type(error).__name__}"
 
 
+class _Ticker:
+    """Tells `progress` how many resources the program has registered, four times a second while it runs,
+    then once more when it has ended."""
+
+    def __init__(self, progress: Callable[[int, bool], None] | None, capture: Capture) -> None:
+        self.progress, self.capture, self.stopped = progress, capture, threading.Event()
+        self.thread = threading.Thread(target=self._run, name="bucketguard-progress", daemon=True)
+        if progress is not None:
+            self.thread.start()
+
+    def _run(self) -> None:
+        assert self.progress is not None
+        while not self.stopped.wait(0.25):
+            self.progress(len(self.capture.resources), False)
+
+    def stop(self) -> None:
+        if self.progress is not None and not self.stopped.is_set():
+            self.stopped.set()
+            self.thread.join()
+            self.progress(len(self.capture.resources), True)
+
+
 def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackProcess]],
                           configs: Sequence[tuple[Mapping[str, Any] | None, str]],
                           interpreter: ProgramInterpreter | NodeRuntime, *, prior: Planner | None = None,
@@ -151,12 +173,13 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                           extra_env: Mapping[str, str] | None = None,
                           stack_references: Mapping[str, Mapping[str, Any]] | None = None,
                           made_up: Sequence[str] = (), construct: Construct | None = None,
-                          timeout: float | None = None) -> StreamedPreview:
+                          timeout: float | None = None,
+                          progress: Callable[[int, bool], None] | None = None) -> StreamedPreview:
     """Run the program in its own interpreter (or node) and analyze its registrations as they arrive.
     `config` (strings, as the program sees them) and `secret_keys` default to the project's;
     `extra_env` is added to the program's environment; `made_up` are texts of made-up answers (an
     account, a region) whose strings reach the policies as unknown; `construct` builds remote components;
-    the program is stopped after `timeout` seconds."""
+    the program is stopped after `timeout` seconds; `progress` is told how many resources it registered."""
     config = config_for_runtime(project) if config is None else config
     secret_keys = project.secret_keys if secret_keys is None else secret_keys
     started = time.perf_counter()
@@ -212,6 +235,7 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                 timed_out.set()
                 process.kill()
             timer = threading.Timer(timeout, stop_program) if timeout is not None else None
+            ticker = _Ticker(progress, result.capture)
             try:
                 if timer is not None:
                     timer.daemon = True
@@ -227,6 +251,7 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
                 # Ctrl-C, SIGTERM or any failure here: the program never outlives the preview.
                 if timer is not None:
                     timer.cancel()
+                ticker.stop()
                 if process.poll() is None:
                     process.kill()
                     process.wait()
