@@ -228,3 +228,28 @@ def test_json_has_a_schema_version_and_the_fields_the_readme_lists(tmp_path: Pat
     sentence = sentence[:sentence.index(";")]
     listed = set(re.findall(r"`(\w+)`", sentence)) - {"Diagnostics", "state", "plan", "json"}
     assert listed == set(document)
+
+
+def empty_program(folder: Path, code: str) -> Path:
+    folder.mkdir()
+    (folder / "Pulumi.yaml").write_text(
+        f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n")
+    (folder / "__main__.py").write_text(code)
+    return folder
+
+
+def test_a_program_without_resources_passes_unless_resources_are_required(tmp_path: Path) -> None:
+    """Issue 27.1: `--require-resources` makes a program that registers nothing exit 2 with one line."""
+    program = empty_program(tmp_path / "empty", "import pulumi\nimport pulumi_aws as aws\n\n"
+                                                "aws.Provider('only-a-provider', region='eu-west-1')\n")
+    result = preview(program)
+    assert result.returncode == 0, result.stderr  # as under the engine: an empty program passes
+    result = preview(program, "--require-resources")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("bucketguard: ")]
+    assert lines == ["bucketguard: nothing judged: the program registered no resource (besides the stack and its "
+                     "providers), and --require-resources asks for at least one; check the stack and its config, "
+                     "or drop --require-resources"]
+    assert result.returncode == 2
+    passing = empty_program(tmp_path / "one", "import pulumi\n\npulumi.ComponentResource('acme:index:Thing', 'thing')\n")
+    result = preview(passing, "--require-resources")
+    assert result.returncode == 0, result.stderr

@@ -58,6 +58,7 @@ from bucketguard.audit.models import (
     BucketReport,
     Identity,
     Interrupted,
+    nothing_judged,
 )
 from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
@@ -72,7 +73,14 @@ AccountProgress = Callable[[str, int, int], None]
 
 def run_audit(request: AuditRequest) -> AuditResult:
     """Audit (and, as asked, fix, plan or apply) the default encryption of existing buckets; raises
-    Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing)."""
+    Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing).
+    An audit that judged no bucket says why in `nothing_judged` (it does not pass)."""
+    result = audit_or_apply(request)
+    result.nothing_judged = nothing_judged(result, allow_empty=request.allow_empty)
+    return result
+
+
+def audit_or_apply(request: AuditRequest) -> AuditResult:
     if request.config_aggregator is not None or request.max_record_age_hours is not None or request.expected_regions:
         return run_aggregator_audit(request)  # read-only, from AWS Config's records instead of S3
     check_request(request)
@@ -132,7 +140,7 @@ def check_request(request: AuditRequest) -> None:
     if request.fix and request.plan_file:
         raise Broken("--fix writes now and --plan writes a plan: choose one")
     if request.apply_file and (request.fix or request.plan_file or request.organization or request.buckets
-                               or request.import_file or request.policy_pack_config):
+                               or request.import_file or request.policy_pack_config or request.allow_empty):
         raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
                      "it), plus --force, --external-id, --max-plan-age and the connection flags")
     if request.force and not (request.fix or request.plan_file or request.apply_file):

@@ -189,6 +189,7 @@ def audit_json(result: AuditResult) -> dict[str, Any]:
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
     document["journal"] = result.journal
+    document["nothingJudged"] = result.nothing_judged  # why no bucket was judged (exit 2), else null
     if result.aggregator is not None:
         document["aggregator"] = aggregator_json(result)
     return document
