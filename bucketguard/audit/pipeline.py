@@ -63,6 +63,7 @@ from bucketguard.audit.models import (
 from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
 from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
+from bucketguard.aws_regions import region_flag_problem
 from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.settings import EncryptionSettings
@@ -150,6 +151,8 @@ def check_request(request: AuditRequest) -> None:
     if not (math.isfinite(age) and 0 < age <= MAX_PLAN_AGE_HOURS):
         raise Broken(f"--max-plan-age {age!r}: a number of hours above 0 and at most {MAX_PLAN_AGE_HOURS:g} "
                      "(a year) is needed")
+    if (problem := region_flag_problem("--region", request.region)) is not None:
+        raise Broken(problem)
     for account in request.accounts:
         if not ACCOUNT_ID.fullmatch(account):
             raise Broken(f"--account {account!r}: an AWS account id is 12 digits")

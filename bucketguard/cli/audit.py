@@ -15,7 +15,7 @@ EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --f
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="endpoint of every AWS API the audit calls (S3, STS; default: AWS)")
-    parser.add_argument("--region", help="AWS region of the client")
+    parser.add_argument("--region", help="AWS region of the client (a region name botocore knows, or of its shape)")
     parser.add_argument("--profile", help="AWS profile")
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="the same JSON file as `pulumi preview --policy-pack-config`")
