@@ -5,6 +5,8 @@ organisation."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -29,7 +31,7 @@ def members(endpoint: str, size: int) -> list[str]:
             ["CreateAccountStatus"]["AccountId"] for i in range(size)]
 
 
-def test_an_account_without_buckets_is_nothing_judged_unless_allowed(endpoint: str, s3: Any) -> None:
+def test_an_account_without_buckets_is_nothing_judged_unless_allowed(endpoint: str, s3: Any, tmp_path: Path) -> None:
     code, out, stderr = run_audit(endpoint)
     assert "0 buckets" in out
     assert nothing_judged_line(stderr) == (f"bucketguard: nothing judged: account {DEFAULT_ACCOUNT} has no bucket "
@@ -37,8 +39,14 @@ def test_an_account_without_buckets_is_nothing_judged_unless_allowed(endpoint: s
     assert code == 2
     code, document, _ = run_audit(endpoint, "--json")
     assert code == 2 and "has no bucket" in document["nothingJudged"]
-    code, out, stderr = run_audit(endpoint, "--allow-empty")
+    sarif = tmp_path / "audit.sarif"
+    code, _, _ = run_audit(endpoint, "--sarif", sarif)
+    invocation = json.loads(sarif.read_text())["runs"][0]["invocations"][0]
+    assert code == 2 and invocation["executionSuccessful"] is False  # code scanning must not read it as clean
+    assert "has no bucket" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+    code, out, stderr = run_audit(endpoint, "--allow-empty", "--sarif", sarif)
     assert code == 0 and "nothing judged" not in stderr, stderr
+    assert json.loads(sarif.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is True
     encrypt(s3, "kept", "AES256")
     code, document, stderr = run_audit(endpoint, "--json")
     assert code == 0 and document["nothingJudged"] is None, stderr

@@ -244,7 +244,11 @@ def test_a_program_without_resources_passes_unless_resources_are_required(tmp_pa
                                                 "aws.Provider('only-a-provider', region='eu-west-1')\n")
     result = preview(program)
     assert result.returncode == 0, result.stderr  # as under the engine: an empty program passes
-    result = preview(program, "--require-resources")
+    sarif = tmp_path / "preview.sarif"
+    result = preview(program, "--require-resources", "--sarif", sarif)
+    invocation = json.loads(sarif.read_text())["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False  # code scanning must not read it as clean
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"].startswith("nothing judged: the program")
     lines = [line for line in result.stderr.splitlines() if line.startswith("bucketguard: ")]
     assert lines == ["bucketguard: nothing judged: the program registered no resource (besides the stack and its "
                      "providers), and --require-resources asks for at least one; check the stack and its config, "

@@ -103,7 +103,8 @@ def to_json(reports: list[BucketReport]) -> dict[str, Any]:
     }
 
 
-def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None = None) -> dict[str, Any]:
+def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None = None,
+             nothing_judged: str | None = None) -> dict[str, Any]:
     policies = [SarifRuleMeta(s.name, s.description, s.level, s.severity, s.remediation,
                               {} if s.framework is None else {"name": s.framework.name, "version": s.framework.version,
                                                               "reference": s.framework.reference,
@@ -119,7 +120,8 @@ def to_sarif(reports: list[BucketReport], not_covered: list[NotCovered] | None =
             result = not_covered_sarif(gap)
             results.append(result)
             places[(result.policy, result.fully_qualified_name, result.message)] = (gap.account, gap.region)
-    run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results)
+    run = sarif_run(f"{PACK_NAME}-audit", version("bucketguard"), policies, results,
+                    errors=[f"nothing judged: {nothing_judged}"] if nothing_judged else [])
     for entry in run["results"]:  # sarif_run sorts the results
         where = entry["locations"][0]["logicalLocations"][0]["fullyQualifiedName"]
         account, region = places[(entry["ruleId"], where, entry["message"]["text"])]
@@ -213,7 +215,7 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> l
     if sarif is not None:
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None
-            sarif.write_text(json.dumps(to_sarif(result.reports, gaps), indent=2) + "\n")
+            sarif.write_text(json.dumps(to_sarif(result.reports, gaps, result.nothing_judged), indent=2) + "\n")
         except OSError as error:
             errors.append(f"--sarif {sarif}: not written: {error}")
     return [f"error: {e}" for e in errors]

@@ -265,7 +265,8 @@ def to_sarif(result: PreviewResult, root: Path) -> dict[str, Any]:
         return SarifResult(d.policy, d.level, d.message, resource.name if resource else d.urn, d.urn, uri, line)
     return sarif_log([
         sarif_run(pack_name, version, policies, [located(d) for d in result.diagnostics if d.pack == pack_name],
-                  errors=result.unverifiable)
+                  errors=[*result.unverifiable, *([f"nothing judged: {result.nothing_judged}"]
+                                                  if result.nothing_judged else [])])
         for pack_name, version, policies in result.packs
     ])
 
