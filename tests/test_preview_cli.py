@@ -244,8 +244,10 @@ def test_a_program_without_resources_passes_unless_resources_are_required(tmp_pa
                                                 "aws.Provider('only-a-provider', region='eu-west-1')\n")
     result = preview(program)
     assert result.returncode == 0, result.stderr  # as under the engine: an empty program passes
-    sarif = tmp_path / "preview.sarif"
-    result = preview(program, "--require-resources", "--sarif", sarif)
+    sarif, junit = tmp_path / "preview.sarif", tmp_path / "preview.xml"
+    result = preview(program, "--require-resources", "--sarif", sarif, "--junit", junit, "--color", "never")
+    assert result.stdout.rstrip().endswith("Policy violations: 0 mandatory, 0 advisory: NOTHING JUDGED")
+    assert 'errors="1"' in junit.read_text() and "nothing judged: the program" in junit.read_text()
     invocation = json.loads(sarif.read_text())["runs"][0]["invocations"][0]
     assert invocation["executionSuccessful"] is False  # code scanning must not read it as clean
     assert invocation["toolExecutionNotifications"][0]["message"]["text"].startswith("nothing judged: the program")
