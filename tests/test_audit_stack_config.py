@@ -73,3 +73,11 @@ def test_a_region_flag_that_names_no_region_is_refused_before_any_call(endpoint:
 def test_a_region_newer_than_botocores_data_is_not_refused(endpoint: str, tmp_path: Path) -> None:
     code, _, stderr = run_audit(endpoint, "--region", "eu-southeast-9", "--allow-empty", cwd=tmp_path)
     assert code == 0, stderr
+
+
+def test_the_environments_region_is_checked_as_the_flag(endpoint: str, tmp_path: Path) -> None:
+    with FaultyS3(endpoint) as front:
+        code, out, stderr = run_audit(front.url, cwd=tmp_path, env={"AWS_DEFAULT_REGION": "eu-westt-1"})
+        assert front.calls == []
+    one_line_exit_2(code, out, stderr, "the region of the environment (AWS_DEFAULT_REGION) or of the profile: "
+                    "'eu-westt-1' is not an AWS region name", "set it to eu-west-1, or pass --region")
