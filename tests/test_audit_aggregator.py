@@ -207,3 +207,17 @@ def test_aggregator_flags_alone_and_bad_values_are_refused(front: ConfigFront) -
     code, _, err = audit(front, "--config-aggregator", NAME, "--max-record-age", "0")
     assert code == 2 and "--max-record-age 0.0" in err
     assert front.requests == []
+
+
+def test_an_aggregator_without_bucket_records_is_nothing_judged_unless_allowed() -> None:
+    """Issue 27.1: every source fresh and covered, but not one bucket recorded: exit 2, one line."""
+    with ConfigFront(NAME, [], sources(b_collected_hours_ago=0.5, b_in_us_east_1=True)) as front:
+        code, document, stderr = audit(front, "--config-aggregator", NAME, "--json")
+        assert document["aggregator"]["notCovered"] == [] and document["buckets"] == []
+        assert document["nothingJudged"] == (f"the configuration aggregator {NAME} holds no AWS::S3::Bucket record "
+                                             "(of the accounts and buckets asked for); pass --allow-empty if none is "
+                                             "expected")
+        assert f"bucketguard: nothing judged: {document['nothingJudged']}" in stderr.splitlines()
+        assert code == 2
+        code, _, stderr = audit(front, "--config-aggregator", NAME, "--allow-empty")
+    assert code == 0, stderr

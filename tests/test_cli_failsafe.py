@@ -182,10 +182,17 @@ def test_an_audit_of_an_endpoint_that_is_down_says_it_is_retrying() -> None:
 
 
 @pytest.mark.parametrize(("setting", "words"), [
-    ("aws:region: [us-east-1]", ["aws:region", "must be a region name (a string), not list"]),
+    ("aws:region: [us-east-1]", ["aws:region", "must be a region name (a string), not list ['us-east-1']",
+                                 "set `aws:region: us-east-1`"]),
     ("aws:region: us-east", ["aws:region", "'us-east' is not an AWS region name"]),
-    ("aws-native:region: 42", ["aws-native:region", "not int"]),
+    ("aws:region: eu-westt-1", ["aws:region: 'eu-westt-1' is not an AWS region name: no region has 'westt' in its "
+                                "name", "set `aws:region: eu-west-1`"]),
+    ("aws-native:region: 42", ["aws-native:region", "not int 42"]),
     ("aws:allowedAccountIds: notanid", ["aws:allowedAccountIds", "12-digit account ids"]),
+    ("aws:assumeRoles: {roleArn: arn:aws:iam::123456789012:role/deploy}",
+     ["aws:assumeRoles: {'roleArn': 'arn:aws:iam::123456789012:role/deploy'} must be a list of objects, each with a "
+      "roleArn", "e.g. `aws:assumeRoles: [{roleArn: arn:aws:iam::123456789012:role/deploy}]`"]),
+    ("aws:assumeRole: {roleArn: deploy}", ["aws:assumeRole: roleArn 'deploy' is not an IAM role ARN"]),
 ])
 def test_provider_config_of_the_wrong_shape_is_one_line_and_exit_2(tmp_path: Path, setting: str,
                                                                   words: list[str]) -> None:
@@ -201,7 +208,10 @@ def test_provider_config_of_the_right_shape_passes(tmp_path: Path) -> None:
     program = tmp_path / "program"
     program.mkdir()
     (program / "Pulumi.yaml").write_text(f"name: shapes\nruntime:\n  name: python\n  options:\n    virtualenv: {VENV}\n")
-    (program / "Pulumi.dev.yaml").write_text('config:\n  aws:region: cn-north-1\n  aws:allowedAccountIds: ["123456789012"]\n')
+    # A region botocore does not list yet, of a partition's shape and made of region words, is not refused.
+    (program / "Pulumi.dev.yaml").write_text('config:\n  aws:region: cn-north-1\n  aws:allowedAccountIds: ["123456789012"]\n'
+                                             "  aws-native:region: eu-southeast-9\n"
+                                             "  aws:assumeRoles: [{roleArn: 'arn:aws-cn:iam::123456789012:role/deploy'}]\n")
     (program / "__main__.py").write_text("import pulumi\n")
     result = bucketguard("preview", program)
     assert result.returncode == 0, result.stderr

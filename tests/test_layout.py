@@ -95,7 +95,7 @@ def test_no_module_imports_one_that_imports_it_back() -> None:
     # The graph is the real one: the flows the README draws are in it.
     assert "bucketguard.preview.session" in graph["bucketguard.preview.pipeline"]
     assert "bucketguard.audit.aws" in graph["bucketguard.audit.pipeline"]
-    assert "bucketguard.pulumi_files.project" in graph["bucketguard.audit.fix"]
+    assert "bucketguard.pulumi_files.project" in graph["bucketguard.audit.stack_import"]
     assert "bucketguard.preview.steps" in graph["bucketguard.preview.monitor"]  # a TYPE_CHECKING import
     assert cycles(graph) == []
 

@@ -272,3 +272,34 @@ def test_a_preview_on_a_terminal_shows_the_resources_registered_so_far() -> None
     piped = subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(PROGRAMS / "bare-bucket"), "--json"],
                            capture_output=True, text=True, timeout=600)
     assert "registered" not in piped.stderr and json.loads(piped.stdout)["summary"] == document["summary"]
+
+
+def empty_program(folder: Path, code: str) -> Path:
+    folder.mkdir()
+    (folder / "Pulumi.yaml").write_text(
+        f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n")
+    (folder / "__main__.py").write_text(code)
+    return folder
+
+
+def test_a_program_without_resources_passes_unless_resources_are_required(tmp_path: Path) -> None:
+    """Issue 27.1: `--require-resources` makes a program that registers nothing exit 2 with one line."""
+    program = empty_program(tmp_path / "empty", "import pulumi\nimport pulumi_aws as aws\n\n"
+                                                "aws.Provider('only-a-provider', region='eu-west-1')\n")
+    result = preview(program)
+    assert result.returncode == 0, result.stderr  # as under the engine: an empty program passes
+    sarif, junit = tmp_path / "preview.sarif", tmp_path / "preview.xml"
+    result = preview(program, "--require-resources", "--sarif", sarif, "--junit", junit, "--color", "never")
+    assert result.stdout.rstrip().endswith("Policy violations: 0 mandatory, 0 advisory: NOTHING JUDGED")
+    assert 'errors="1"' in junit.read_text() and "nothing judged: the program" in junit.read_text()
+    invocation = json.loads(sarif.read_text())["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False  # code scanning must not read it as clean
+    assert invocation["toolExecutionNotifications"][0]["message"]["text"].startswith("nothing judged: the program")
+    lines = [line for line in result.stderr.splitlines() if line.startswith("bucketguard: ")]
+    assert lines == ["bucketguard: nothing judged: the program registered no resource (besides the stack and its "
+                     "providers), and --require-resources asks for at least one; check the stack and its config, "
+                     "or drop --require-resources"]
+    assert result.returncode == 2
+    passing = empty_program(tmp_path / "one", "import pulumi\n\npulumi.ComponentResource('acme:index:Thing', 'thing')\n")
+    result = preview(passing, "--require-resources")
+    assert result.returncode == 0, result.stderr

@@ -14,6 +14,7 @@ from bucketguard import rules
 from bucketguard.audit.aws import aws_client, error_code, open_session
 from bucketguard.audit.judge import audit_policy_config
 from bucketguard.audit.models import AccountResult, AggregatorCoverage, AuditRequest, AuditResult, NotCovered
+from bucketguard.aws_regions import region_flag_problem
 from bucketguard.awsconfig.aggregator import AggregatorAudit, audit_aggregator
 from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError
@@ -47,6 +48,9 @@ def check_aggregator_request(request: AuditRequest) -> str:
     if age is not None and not (math.isfinite(age) and 0 < age <= MAX_RECORD_AGE_HOURS):
         raise Broken(f"--max-record-age {age!r}: a number of hours above 0 and at most {MAX_RECORD_AGE_HOURS:g} "
                      "is needed")
+    for flag, region in (("--region", request.region), *(("--expected-region", r) for r in request.expected_regions)):
+        if (problem := region_flag_problem(flag, region)) is not None:
+            raise Broken(problem)
     for account in request.accounts:
         if not (len(account) == 12 and account.isdigit()):
             raise Broken(f"--account {account!r}: an AWS account id is 12 digits")

@@ -59,10 +59,18 @@ def s3_client(session: Any, endpoint_url: str | None, workers: int) -> Any:
 
 
 def open_session(profile: str | None, region: str | None) -> Any:
-    """The caller's boto3 Session."""
+    """The caller's boto3 Session; ValueError when the region botocore found without `--region` (the
+    environment's AWS_DEFAULT_REGION, the profile's `region`) names no AWS region."""
     import boto3
 
-    return boto3.Session(profile_name=profile, region_name=region)
+    from bucketguard.aws_regions import closest_region, region_problem
+
+    session = boto3.Session(profile_name=profile, region_name=region)
+    found = session.region_name
+    if region is None and found is not None and (problem := region_problem(found)) is not None:
+        raise ValueError(f"the region of the environment (AWS_DEFAULT_REGION) or of the profile: "
+                         f"{problem}; set it to {closest_region(found)}, or pass --region")
+    return session
 
 
 def caller_identity(session: Any, endpoint_url: str | None) -> Identity:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bucketguard import rules
@@ -16,10 +17,29 @@ from bucketguard.audit.encryption import describe_rules, desired_rules
 from bucketguard.audit.judge import AccountAuditor, KeyCheck, judge, mandatory_findings, setting_problems
 from bucketguard.audit.models import AuditRequest, BucketReport, Identity
 from bucketguard.audit.plan import PlannedChange
+from bucketguard.audit.stack_import import load_stack
 from bucketguard.inputs import Broken
 from bucketguard.policy_config import ResolvedConfig
-from bucketguard.pulumi_files.project import ProjectError, load_project
 from bucketguard.settings import EncryptionSettings, SettingsError, validate_encryption
+
+
+def stack_defaults(project_dir: Path, stack: str) -> dict[str, Any]:
+    """The stack's `bucketguard:defaults`, of the shape the stack program takes (its model), or Broken in
+    one line naming the stack file, the field, the bad value and the fix."""
+    project = load_stack(project_dir, stack)
+    where = project.stack_file or project.folder / "Pulumi.yaml"
+    defaults = project.config.get("bucketguard:defaults")
+    if defaults is None:
+        return {}
+    if not isinstance(defaults, dict):
+        raise Broken(f"{where}: bucketguard:defaults: {defaults!r} must be an object of encryption settings, "
+                     "e.g. `bucketguard:defaults: {sseAlgorithm: aws:kms, useAwsManagedKey: true}`")
+    try:
+        validate_encryption(f"{where}: bucketguard:defaults", defaults)
+    except SettingsError as error:
+        problems = [line.strip() for line in str(error).splitlines()[1:]]
+        raise Broken("; ".join(problems) + "; fix it in the stack file (nothing was read or written)") from None
+    return defaults
 
 
 def fix_setting(request: AuditRequest, config: ResolvedConfig) -> EncryptionSettings:
@@ -27,14 +47,7 @@ def fix_setting(request: AuditRequest, config: ResolvedConfig) -> EncryptionSett
     judged by the same policies as the buckets: a setting that would still fail stops the audit (exit 2)."""
     values: dict[str, Any] = {}
     if (request.project_dir / "Pulumi.yaml").exists():
-        try:
-            project = load_project(request.project_dir, request.stack, need_program=False)
-            defaults = project.config.get("bucketguard:defaults") or {}
-        except ProjectError as error:
-            raise Broken(str(error)) from None
-        if not isinstance(defaults, dict):
-            raise Broken(f"{request.project_dir}: bucketguard:defaults must be an object")
-        values.update(defaults)
+        values.update(stack_defaults(request.project_dir, request.stack))
     flags = {"sseAlgorithm": request.sse_algorithm, "kmsKeyId": request.kms_key_id,
              "useAwsManagedKey": request.use_aws_managed_key, "blockSseC": False if request.allow_sse_c else None}
     if request.sse_algorithm is not None and request.sse_algorithm != values.get("sseAlgorithm"):

@@ -53,6 +53,7 @@ class AuditRequest:
     config_aggregator: str | None = None
     max_record_age_hours: float | None = None  # default 24
     expected_regions: Sequence[str] = ()  # besides every region the aggregator collects from
+    allow_empty: bool = False  # an audited account (or aggregator) without any bucket passes instead of exit 2
 
     @property
     def needs_fix_setting(self) -> bool:
@@ -195,6 +196,8 @@ class AuditResult:
     output_errors: list[str] = field(default_factory=list)  # outputs that failed after buckets were written
     journal: list[dict[str, Any]] = field(default_factory=list)  # every write, as it happened
     aggregator: AggregatorCoverage | None = None  # `--config-aggregator`
+    # Why the run judged no bucket at all (no account audited, no bucket, none readable): exit 2, not a pass.
+    nothing_judged: str | None = None
 
     @property
     def reports(self) -> list[BucketReport]:
@@ -209,7 +212,40 @@ class AuditResult:
             return done == planned and not any(a.error for a in self.accounts)
         unsettled = any(r.fix and r.fix["status"] in UNSETTLED for r in self.reports)
         uncovered = self.aggregator is not None and bool(self.aggregator.not_covered)  # not verified: fails closed
-        return not unsettled and not uncovered and not any(account.failing for account in self.accounts)
+        return (self.nothing_judged is None and not unsettled and not uncovered
+                and not any(account.failing for account in self.accounts))
+
+
+def nothing_judged(result: AuditResult, *, allow_empty: bool = False) -> str | None:
+    """Why an audit judged no bucket (so that it can neither pass nor fail), or None. An empty account
+    beside others with buckets is reported, not this; `allow_empty`: an audit whose audited accounts hold
+    no bucket at all passes (an account that could not be audited, or buckets that could not be read,
+    still judge nothing)."""
+    if result.mode != "audit":
+        return None
+    if result.aggregator is not None:
+        if result.reports or result.aggregator.not_covered or allow_empty:  # gaps fail the run (exit 1) themselves
+            return None
+        return (f"the configuration aggregator {result.aggregator.name} holds no AWS::S3::Bucket record (of the "
+                "accounts and buckets asked for); pass --allow-empty if none is expected")
+    if not result.accounts:
+        return "ListAccounts listed no account to audit"
+    audited = [account for account in result.accounts if account.error is None]
+    if not audited:
+        return (f"none of the {len(result.accounts)} accounts could be audited (each account's line says why)"
+                if len(result.accounts) > 1 else f"account {result.accounts[0].account} could not be audited: "
+                                                  f"{result.accounts[0].error}")
+    reports = [report for account in audited for report in account.reports]
+    if not reports:
+        if allow_empty:
+            return None
+        where = (f"account {audited[0].account} has no bucket" if len(audited) == 1 else
+                 f"none of the {len(audited)} accounts audited has a bucket")
+        return f"{where} (ListBuckets listed none); pass --allow-empty if that is expected"
+    if all(report.error is not None for report in reports):
+        return (f"none of the {len(reports)} buckets could be read (each bucket's error says why)"
+                if len(reports) > 1 else f"bucket {reports[0].name} could not be read: {reports[0].error}")
+    return None
 
 
 class Interrupted(Exception):

@@ -58,10 +58,12 @@ from bucketguard.audit.models import (
     BucketReport,
     Identity,
     Interrupted,
+    nothing_judged,
 )
 from bucketguard.audit.plan import Plan, read_plan
 from bucketguard.audit.progress import AccountProgressBars, ProgressLine
 from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
+from bucketguard.aws_regions import region_flag_problem
 from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.settings import EncryptionSettings
@@ -72,7 +74,14 @@ AccountProgress = Callable[[str, int, int], None]
 
 def run_audit(request: AuditRequest) -> AuditResult:
     """Audit (and, as asked, fix, plan or apply) the default encryption of existing buckets; raises
-    Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing)."""
+    Broken when the audit cannot run (bad flags, pack config or fix setting, STS or ListBuckets failing).
+    An audit that judged no bucket says why in `nothing_judged` (it does not pass)."""
+    result = audit_or_apply(request)
+    result.nothing_judged = nothing_judged(result, allow_empty=request.allow_empty)
+    return result
+
+
+def audit_or_apply(request: AuditRequest) -> AuditResult:
     if request.config_aggregator is not None or request.max_record_age_hours is not None or request.expected_regions:
         return run_aggregator_audit(request)  # read-only, from AWS Config's records instead of S3
     check_request(request)
@@ -132,7 +141,7 @@ def check_request(request: AuditRequest) -> None:
     if request.fix and request.plan_file:
         raise Broken("--fix writes now and --plan writes a plan: choose one")
     if request.apply_file and (request.fix or request.plan_file or request.organization or request.buckets
-                               or request.import_file or request.policy_pack_config):
+                               or request.import_file or request.policy_pack_config or request.allow_empty):
         raise Broken("--apply takes only the plan (its accounts, buckets, changes and policy pack config are in "
                      "it), plus --force, --external-id, --max-plan-age and the connection flags")
     if request.force and not (request.fix or request.plan_file or request.apply_file):
@@ -142,6 +151,8 @@ def check_request(request: AuditRequest) -> None:
     if not (math.isfinite(age) and 0 < age <= MAX_PLAN_AGE_HOURS):
         raise Broken(f"--max-plan-age {age!r}: a number of hours above 0 and at most {MAX_PLAN_AGE_HOURS:g} "
                      "(a year) is needed")
+    if (problem := region_flag_problem("--region", request.region)) is not None:
+        raise Broken(problem)
     for account in request.accounts:
         if not ACCOUNT_ID.fullmatch(account):
             raise Broken(f"--account {account!r}: an AWS account id is 12 digits")

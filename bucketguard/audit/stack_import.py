@@ -20,7 +20,7 @@ from bucketguard.audit.encryption import blocked_of, bucket_key_of, default_of, 
 from bucketguard.audit.models import BucketReport
 from bucketguard.inputs import Broken
 from bucketguard.policies.model import CONFIGURATION
-from bucketguard.pulumi_files.project import ProjectError, load_project
+from bucketguard.pulumi_files.project import Project, ProjectError, check_provider_config, load_project
 from bucketguard.settings import SettingsError, StackConfig, load_stack_config
 
 IMPORT_TYPE = CONFIGURATION
@@ -39,6 +39,17 @@ class StackDeclaration:
     unknown: str | None = None
 
 
+def load_stack(project_dir: Path, stack: str) -> Project:
+    """The project and stack file as the stack program reads them, the provider settings checked as the
+    preview checks them (the stack runs with them); Broken naming the file, the key and the fix."""
+    try:
+        project = load_project(project_dir, stack, need_program=False)
+        check_provider_config(project)
+    except ProjectError as error:
+        raise Broken(str(error)) from None
+    return project
+
+
 def read_stack_declaration(project_dir: Path, stack: str) -> StackDeclaration:
     """The stack's `bucketguard:*` config as the stack program validates it. Raises Broken for a broken
     project or stack file (before the audit writes anything)."""
@@ -46,10 +57,7 @@ def read_stack_declaration(project_dir: Path, stack: str) -> StackDeclaration:
     if not any((project_dir / name).exists() for name in ("Pulumi.yaml", "Pulumi.yml")):
         return StackDeclaration(stack_file, unknown=f"no Pulumi project in {project_dir} (--project-dir), so what "
                                                     f"stack {stack} declares is unknown")
-    try:
-        project = load_project(project_dir, stack, need_program=False)
-    except ProjectError as error:
-        raise Broken(str(error)) from None
+    project = load_stack(project_dir, stack)
     stack_file = str(project.stack_file or stack_file)
     secret = [key for key in project.secret_keys if key.partition(":")[0] == NAMESPACE]
     if secret:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bucketguard.audit.models import AuditRequest, Interrupted
-from bucketguard.cli.common import EXIT_BROKEN, EXIT_INTERRUPTED, add_aggregator_arguments, exit_code, report_aws_retries, say
+from bucketguard.cli.common import EXIT_INTERRUPTED, add_scope_arguments, finish, report_aws_retries, say
 
 HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
 EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --fix, or --plan FILE"
@@ -15,7 +15,7 @@ EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --f
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint-url", help="endpoint of every AWS API the audit calls (S3, STS; default: AWS)")
-    parser.add_argument("--region", help="AWS region of the client")
+    parser.add_argument("--region", help="AWS region of the client (a region name botocore knows, or of its shape)")
     parser.add_argument("--profile", help="AWS profile")
     parser.add_argument("--policy-pack-config", type=Path, metavar="FILE",
                         help="the same JSON file as `pulumi preview --policy-pack-config`")
@@ -38,13 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--import-file", type=Path, metavar="FILE",
                         help="write a `pulumi import --file` document for the non-compliant buckets")
     parser.add_argument("--concurrency", type=int, default=16, help="buckets read at once, per account (default 16)")
-    parser.add_argument("--organization", action="store_true",
-                        help="audit every active account of the AWS Organization (ListAccounts), through --role-name")
-    parser.add_argument("--role-name", help="with --organization: the role assumed in each account")
-    parser.add_argument("--external-id", help="with --organization: the external id the role's trust policy requires")
-    parser.add_argument("--account", action="append", dest="accounts", metavar="ID",
-                        help="with --organization or --config-aggregator: only this account; repeatable")
-    parser.add_argument("--account-concurrency", type=int, default=4, help="accounts audited at once (default 4)")
+    add_scope_arguments(parser)
     parser.add_argument("--plan", type=Path, metavar="FILE",
                         help="write every change --fix would make to FILE (account, bucket, before, after, reason); "
                              "writes no bucket")
@@ -52,7 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make exactly the changes of a --plan FILE, skipping buckets changed since")
     parser.add_argument("--max-plan-age", type=float, default=24.0, metavar="HOURS",
                         help="with --apply: refuse a plan older than this (default 24)")
-    add_aggregator_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,11 +63,12 @@ def run(args: argparse.Namespace) -> int:
         account_concurrency=args.account_concurrency,
         plan_file=args.plan, apply_file=args.apply, max_plan_age_hours=args.max_plan_age,
         show_progress=sys.stderr.isatty(), sarif_file=args.sarif, config_aggregator=args.config_aggregator,
-        max_record_age_hours=args.max_record_age_hours, expected_regions=tuple(args.expected_regions or ()))
+        max_record_age_hours=args.max_record_age_hours, expected_regions=tuple(args.expected_regions or ()),
+        allow_empty=args.allow_empty)
     report_aws_retries("bucketguard audit", args.endpoint_url)
     try:
         result = run_audit(request)
     except Interrupted as interrupted:  # Ctrl-C during the writes: say what was written, exit 130
         return say(interrupted.lines, EXIT_INTERRUPTED)
     errors = write_result(result, as_json=args.json, sarif=args.sarif)
-    return say(errors, EXIT_BROKEN) if errors else exit_code(result.passed)
+    return finish(errors, result.passed, result.nothing_judged)

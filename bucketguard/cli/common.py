@@ -29,6 +29,16 @@ def exit_code(passed: bool, *, unverifiable: bool = False) -> int:
     return EXIT_OK if passed else EXIT_VIOLATION
 
 
+def finish(errors: list[str], passed: bool, nothing_judged: str | None = None, *, unverifiable: bool = False) -> int:
+    """The exit code of a run whose report is written: 2 with each line of `errors` (outputs not written)
+    or with `nothing judged: WHY` (a run that judged nothing neither passes nor fails), else `exit_code`."""
+    if errors:
+        return say(errors, EXIT_BROKEN)
+    if nothing_judged is not None:
+        return say([f"nothing judged: {nothing_judged}"], EXIT_BROKEN)
+    return exit_code(passed, unverifiable=unverifiable)
+
+
 def say(lines: list[str], code: int) -> int:
     """Print each line on stderr as `bucketguard: LINE`; returns `code`."""
     for line in lines:
@@ -66,6 +76,20 @@ def program_progress(quiet: bool, stream: io.TextIOBase | None = None) -> Callab
                   + (", the program has ended\n" if ended else ""))
         out.flush()
     return show
+def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
+    """`bucketguard audit`: which accounts (`--organization`, `--config-aggregator` and what goes with each), and
+    whether none of them holding a bucket is fine."""
+    parser.add_argument("--organization", action="store_true",
+                        help="audit every active account of the AWS Organization (ListAccounts), through --role-name")
+    parser.add_argument("--role-name", help="with --organization: the role assumed in each account")
+    parser.add_argument("--external-id", help="with --organization: the external id the role's trust policy requires")
+    parser.add_argument("--account", action="append", dest="accounts", metavar="ID",
+                        help="with --organization or --config-aggregator: only this account; repeatable")
+    parser.add_argument("--account-concurrency", type=int, default=4, help="accounts audited at once (default 4)")
+    parser.add_argument("--allow-empty", action="store_true",
+                        help="pass (exit 0) when the accounts audited hold no bucket at all (default: exit 2, nothing "
+                             "judged; an account not audited or no bucket readable is exit 2 even so)")
+    add_aggregator_arguments(parser)
 
 
 def add_aggregator_arguments(parser: argparse.ArgumentParser) -> None:

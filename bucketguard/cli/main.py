@@ -27,7 +27,8 @@ class Command(Protocol):
 EXIT_CODES = """exit codes:
   0    every mandatory rule passed
   1    a mandatory rule failed (a violation)
-  2    no verdict: bad input, a broken program or pack, an unwritable report, an unverifiable value
+  2    no verdict: bad input, a broken program or pack, an unwritable report, an unverifiable value,
+       nothing judged (no account, no bucket, no resource to judge)
   130  interrupted (SIGINT);  143  terminated (SIGTERM)"""
 COMMANDS: dict[str, Command] = {"preview": preview, "analyze": analyze, "audit": audit}
 # Modules only the extras bring (`pip install bucketguard` is the pack's light core).

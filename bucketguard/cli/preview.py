@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bucketguard.cli.common import add_output_arguments, add_pack_arguments, choose_packs, exit_code, program_progress
+from bucketguard.cli.common import add_output_arguments, add_pack_arguments, choose_packs, finish, program_progress
 from bucketguard.preview.models import PreviewRequest
 
 HELP = "run a Pulumi Python program and policy packs offline, like `pulumi preview --policy-pack`"
@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                             "components are constructed offline; repeatable")
     parser.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
                         help="stop the program (exit 2) if it runs longer than this (default 600; 0: no limit)")
+    parser.add_argument("--require-resources", action="store_true",
+                        help="exit 2 (nothing judged) when the program registers no resource besides the stack and "
+                             "providers (default: such a program passes, as under the engine)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
         trust_components_file=args.trust_components, state=args.state,
         stack_reference_outputs=args.stack_reference_outputs, install=args.install,
         environment_values=args.environment_values, component_providers=tuple(args.component_providers),
-        timeout=args.timeout or None, progress=program_progress(args.quiet))
+        timeout=args.timeout or None, require_resources=args.require_resources,
+        progress=program_progress(args.quiet))
     result = run_preview(request)
     write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
                  junit=args.junit, quiet=args.quiet)
-    return exit_code(result.passed, unverifiable=bool(result.unverifiable))
+    return finish([], result.passed, result.nothing_judged, unverifiable=bool(result.unverifiable))

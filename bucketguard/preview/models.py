@@ -40,6 +40,7 @@ class PreviewRequest:
     timeout: float | None = 600.0  # seconds the program may run (None: no limit)
     # told (resources registered so far, whether the program has ended) a few times a second while it runs
     progress: Callable[[int, bool], None] | None = None
+    require_resources: bool = False  # a program that registers no resource is nothing judged (exit 2), not a pass
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ class PreviewResult:
     # Why no verdict can be given offline (a made-up answer the program read, an import, an
     # unresolved ESC environment, ...), each with how to pin it; any of them makes the exit code 2.
     unverifiable: list[str] = field(default_factory=list)
+    # `--require-resources`: why the program gave nothing to judge (it registered no resource); exit 2.
+    nothing_judged: str | None = None
 
     @property
     def mandatory(self) -> list[Diagnostic]:
@@ -92,4 +95,18 @@ class PreviewResult:
 
     @property
     def passed(self) -> bool:
-        return not self.mandatory and not self.unverifiable
+        return not self.mandatory and not self.unverifiable and self.nothing_judged is None
+
+
+# Registered by the engine or the SDK for every program, and creating nothing in the cloud themselves.
+STACK_TYPE = "pulumi:pulumi:Stack"
+PROVIDER_TYPE_PREFIX = "pulumi:providers:"
+
+
+def registers_nothing(capture: Capture) -> str | None:
+    """Why a program's registrations give a preview nothing to judge (none besides the stack and
+    providers), or None."""
+    if any(r.type != STACK_TYPE and not r.type.startswith(PROVIDER_TYPE_PREFIX) for r in capture.resources):
+        return None
+    return ("the program registered no resource (besides the stack and its providers), and --require-resources "
+            "asks for at least one; check the stack and its config, or drop --require-resources")

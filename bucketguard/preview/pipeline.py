@@ -21,7 +21,7 @@ from bucketguard.preview.construct import ComponentProviders, ProviderError
 from bucketguard.preview.existing_stack import existing_stack_findings
 from bucketguard.preview.interpreter import InterpreterError, ProgramInterpreter, find_interpreter
 from bucketguard.preview.languages import unsupported_runtime
-from bucketguard.preview.models import PreviewRequest, PreviewResult
+from bucketguard.preview.models import PreviewRequest, PreviewResult, registers_nothing
 from bucketguard.preview.nodejs import NodeError, NodeRuntime, find_node
 from bucketguard.preview.packs import choose_packs
 from bucketguard.preview.session import run_program_streaming
@@ -168,7 +168,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
 
     result = PreviewResult(capture, project.main, diagnostics, described, runtime_config.undecrypted, timings,
                            undecrypted_reason=runtime_config.reason, base_dir=project.folder,
-                           unverifiable=streamed.unverifiable + made_up_reads)
+                           unverifiable=streamed.unverifiable + made_up_reads,
+                           nothing_judged=registers_nothing(capture) if request.require_resources else None)
     if prior is not None:
         existing_stack_findings(result, prior.state)
     return result

@@ -290,27 +290,32 @@ def pinned_environments(project: Project, values_file: Path | None) -> dict[str,
 
 _REGION_KEYS = ("aws:region", "aws-native:region")
 _ACCOUNT_LIST_KEYS = ("aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws-native:allowedAccountIds")
+# pulumi-aws 6+ `assumeRoles` (a list), 5 `assumeRole` (one object): the pack reads the last role's account.
+_ASSUME_ROLE_KEYS = {"aws:assumeRoles": True, "aws:assumeRole": False}
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
+_ROLE_EXAMPLE = "roleArn: arn:aws:iam::123456789012:role/deploy"
 
 
-def aws_region_problem(region: Any) -> str | None:
-    """Why `region` is not an AWS region name (botocore's partition data: each partition's regionRegex), or None."""
-    from botocore.loaders import Loader
-
-    if not isinstance(region, str):
-        return f"must be a region name (a string), not {type(region).__name__}"
-    partitions = Loader().load_data("partitions")["partitions"]
-    if any(re.match(p["regionRegex"], region) for p in partitions):
-        return None
-    return f"{region!r} is not an AWS region name (e.g. us-east-1, eu-west-1, cn-north-1, us-gov-west-1)"
+def _structured(value: Any) -> Any:
+    """A structured config value: the CLI keeps objects and lists as YAML, `pulumi config set` may keep JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def check_provider_config(project: Project) -> None:
-    """The provider settings the preview reads have the shape the provider takes, or ProjectError
-    naming the stack file, the key, the value and the fix."""
+    """The provider settings the preview and the audit read from the stack (region, account ids, roles to
+    assume) have the shape the provider takes, or ProjectError in one line naming the stack file, the
+    key, the bad value and the fix."""
+    from bucketguard.aws_regions import closest_region, region_problem
+
     where = project.stack_file or project.folder / "Pulumi.yaml"
     for key in _REGION_KEYS:
-        if key in project.config and (problem := aws_region_problem(project.config[key])) is not None:
-            raise ProjectError(f"{where}: {key}: {problem}; set `{key}: us-east-1`")
+        if key in project.config and (problem := region_problem(project.config[key])) is not None:
+            raise ProjectError(f"{where}: {key}: {problem}; set `{key}: {closest_region(project.config[key])}`")
     for key in _ACCOUNT_LIST_KEYS:
         value = project.config.get(key)
         if isinstance(value, str):
@@ -322,3 +327,16 @@ def check_provider_config(project: Project) -> None:
                 isinstance(v, str | int) and re.fullmatch(r"\d{12}", str(v)) for v in value)):
             raise ProjectError(f"{where}: {key}: {project.config[key]!r} must be a list of 12-digit account ids, "
                                f'e.g. `{key}: ["123456789012"]`')
+    for key, is_list in _ASSUME_ROLE_KEYS.items():
+        if key not in project.config:
+            continue
+        value = _structured(project.config[key])
+        roles = value if is_list and isinstance(value, list) else [value] if not is_list else None
+        shape = "a list of objects, each with a roleArn" if is_list else "an object with a roleArn"
+        example = f"`{key}: [{{{_ROLE_EXAMPLE}}}]`" if is_list else f"`{key}: {{{_ROLE_EXAMPLE}}}`"
+        if roles is None or not all(isinstance(role, dict) for role in roles):
+            raise ProjectError(f"{where}: {key}: {project.config[key]!r} must be {shape}, e.g. {example}")
+        for role in roles:
+            arn = role.get("roleArn")
+            if arn is not None and not (isinstance(arn, str) and _ROLE_ARN.fullmatch(arn)):
+                raise ProjectError(f"{where}: {key}: roleArn {arn!r} is not an IAM role ARN; set it as {example}")

@@ -199,6 +199,7 @@ def audit_json(result: AuditResult) -> dict[str, Any]:
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
     document["journal"] = result.journal
+    document["nothingJudged"] = result.nothing_judged  # why no bucket was judged (exit 2), else null
     if result.aggregator is not None:
         document["aggregator"] = aggregator_json(result)
     return document
@@ -222,7 +223,8 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> l
     if sarif is not None:
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None
-            sarif.write_text(json.dumps(to_sarif(result.reports, gaps, errors), indent=2) + "\n")
+            judged = [f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else []
+            sarif.write_text(json.dumps(to_sarif(result.reports, gaps, [*judged, *errors]), indent=2) + "\n")
         except OSError as error:
             errors.append(f"--sarif {sarif}: not written: {error}")
     return [f"error: {e}" for e in errors]

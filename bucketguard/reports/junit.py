@@ -39,8 +39,9 @@ def preview_junit(result: PreviewResult) -> ET.Element:
         suite.set("tests", str(len(policies)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-    if result.unverifiable:
-        root.append(_error_suite(result.unverifiable))
+    errors = [*result.unverifiable, *([f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else [])]
+    if errors:
+        root.append(_error_suite(errors))
     return root
 
 

@@ -168,7 +168,8 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         lines.append("Unverifiable offline (pin these, or run `pulumi preview --policy-pack`):")
         lines.extend(f"    * {reason}" for reason in result.unverifiable)
     verdict = (style("UNVERIFIABLE", "31") if result.unverifiable
-               else style("FAILED", "31") if result.mandatory else style("passed", "32"))
+               else style("FAILED", "31") if result.mandatory
+               else style("NOTHING JUDGED", "31") if result.nothing_judged else style("passed", "32"))
     lines.append(f"Policy violations: {len(result.mandatory)} mandatory, {len(result.advisory)} advisory: {verdict}")
     return "\n".join(lines) + "\n"
 
@@ -207,7 +208,7 @@ def to_json(result: PreviewResult) -> dict[str, Any]:
             "resources": len(cap.resources),
             "mandatory": len(result.mandatory),
             "advisory": len(result.advisory),
-            "passed": not result.mandatory and not result.unverifiable,
+            "passed": result.passed,  # no mandatory violation, nothing unverifiable, something judged
             "unverifiable": result.unverifiable,
             "unansweredInvokes": cap.unanswered_invokes,
             "placeholderInvokes": cap.placeholder_invokes,
@@ -265,7 +266,8 @@ def to_sarif(result: PreviewResult, root: Path) -> dict[str, Any]:
         return SarifResult(d.policy, d.level, d.message, resource.name if resource else d.urn, d.urn, uri, line)
     return sarif_log([
         sarif_run(pack_name, version, policies, [located(d) for d in result.diagnostics if d.pack == pack_name],
-                  errors=result.unverifiable)
+                  errors=[*result.unverifiable, *([f"nothing judged: {result.nothing_judged}"]
+                                                  if result.nothing_judged else [])])
         for pack_name, version, policies in result.packs
     ])
 
