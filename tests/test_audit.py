@@ -89,6 +89,18 @@ def test_allowed_keys_and_algorithms_come_from_the_same_pack_config(endpoint: st
     assert code == 1
 
 
+def test_every_json_document_of_the_audit_carries_its_schema_version(endpoint: str, s3: Any, tmp_path: Path) -> None:
+    """Issue 23: scripts that read `--json` check `schemaVersion` (the audit's, the plan's apply)."""
+    encrypt(s3, "none", None)
+    plan = tmp_path / "plan.json"
+    code, document, _ = audit(endpoint, "--json", "--plan", plan, "--kms-key-id", KEY_A)
+    assert code == 1 and document["schemaVersion"] == 1 and next(iter(document)) == "schemaVersion"
+    code, applied, _ = audit(endpoint, "--json", "--apply", plan)
+    assert code == 0 and applied["schemaVersion"] == 1
+    assert applied["summary"]["planned"] == 1 and state(s3, "none")["Rules"][0]["ApplyServerSideEncryptionByDefault"][
+        "KMSMasterKeyID"] == KEY_A
+
+
 def test_nothing_is_written_without_fix(endpoint: str, s3: Any) -> None:
     encrypt(s3, "none", None)
     audit(endpoint, "--json")

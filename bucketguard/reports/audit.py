@@ -188,14 +188,18 @@ def planned(result: AuditResult) -> int:
     return len(result.plan.changes) if result.plan is not None else 0
 
 
+# `--json`'s version, as the preview's: raised when a key is removed or changes its meaning (new keys do not).
+AUDIT_JSON_SCHEMA_VERSION = 1
+
+
 def apply_json(result: AuditResult) -> dict[str, Any]:
-    return {"buckets": [bucket_json(r) for r in result.reports],
+    return {"schemaVersion": AUDIT_JSON_SCHEMA_VERSION, "buckets": [bucket_json(r) for r in result.reports],
             "accounts": [{"id": r.account, "error": r.error} for r in result.accounts],
             "summary": {"planned": planned(result), **apply_counts(result.reports)}, "journal": result.journal}
 
 
 def audit_json(result: AuditResult) -> dict[str, Any]:
-    document = to_json(result.reports)
+    document = {"schemaVersion": AUDIT_JSON_SCHEMA_VERSION, **to_json(result.reports)}
     document["accounts"] = [account_json(account) for account in result.accounts]
     document["importFileNotes"] = result.import_notes
     document["journal"] = result.journal
