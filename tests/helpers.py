@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import pty
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +55,25 @@ def rule_of(configuration_inputs: dict[str, Any]) -> dict[str, Any]:
     assert len(rules) == 1
     rule: dict[str, Any] = rules[0]
     return rule
+
+
+def on_a_terminal(args: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                  timeout: float = 600) -> tuple[int, str, str]:
+    """`python -m bucketguard ARGS` with stderr on a pseudo-terminal, as a user at a shell runs it:
+    (exit code, stdout, what the terminal showed)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "bucketguard", *args], stdout=subprocess.PIPE, stderr=follower,
+                               text=True, env=None if env is None else dict(env), cwd=cwd)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the pseudo-terminal closes when the command ends
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(leader)
+    stdout, _ = process.communicate(timeout=timeout)
+    return process.returncode, stdout, shown.decode(errors="replace")

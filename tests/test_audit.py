@@ -4,13 +4,14 @@ stopped here (no in-process patching), driven through the command line."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import FaultyS3, create_key, encrypt, state
+from audit_server import CREDENTIALS, FaultyS3, create_key, encrypt, state
 from audit_server import run_audit as audit
-from helpers import ROOT
+from helpers import ROOT, on_a_terminal
 
 pytestmark = pytest.mark.slow
 KEY_A = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -280,16 +281,15 @@ def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Pat
     assert "Traceback" not in stderr
 
 
-def test_progress_line_draws_a_bar() -> None:
-    import io
-
-    from bucketguard.audit.progress import ProgressLine
-
-    out = io.StringIO()
-    bar = ProgressLine(out)
-    bar(1, 4)
-    bar(4, 4)
-    assert out.getvalue() == "\raudit [#######.......................] 1/4\raudit [##############################] 4/4\n"
+def test_an_audit_of_many_buckets_on_a_terminal_shows_its_progress_bar(endpoint: str, s3: Any) -> None:
+    """More than 20 buckets: the account's bar (rich, as an organisation's) on stderr; stdout is unchanged."""
+    for i in range(25):
+        s3.create_bucket(Bucket=f"many-{i:02d}")
+    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS}
+    code, stdout, shown = on_a_terminal(["audit", "--endpoint-url", endpoint, "--json"], env=environment,
+                                        cwd=ROOT / "tests" / "programs" / "bare-bucket")
+    assert code == 1 and len(json.loads(stdout)["buckets"]) == 25
+    assert "account 123456789012" in shown and "25/25" in shown
 
 
 def test_throttling_is_retried_and_access_denied_is_reported(endpoint: str, s3: Any) -> None:

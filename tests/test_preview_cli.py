@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import ROOT
+from helpers import ROOT, on_a_terminal
 
 from bucketguard import __version__
 
@@ -241,33 +240,12 @@ def test_json_has_a_schema_version(tmp_path: Path) -> None:
     assert document["schemaVersion"] == 1
 
 
-def preview_on_a_terminal(*args: str) -> tuple[int, str, str]:
-    """`bucketguard preview ARGS` with stderr on a pseudo-terminal, as a user at a shell runs it:
-    (exit code, stdout, what the terminal showed)."""
-    leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "bucketguard", "preview", *args], stdout=subprocess.PIPE,
-                               stderr=follower, text=True)
-    os.close(follower)
-    shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:  # the pseudo-terminal closes when the command ends
-            break
-        if not chunk:
-            break
-        shown += chunk
-    os.close(leader)
-    stdout, _ = process.communicate(timeout=600)
-    return process.returncode, stdout, shown.decode(errors="replace")
-
-
 def test_a_preview_on_a_terminal_shows_the_resources_registered_so_far() -> None:
-    code, stdout, shown = preview_on_a_terminal(str(PROGRAMS / "bare-bucket"), "--json")
+    code, stdout, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket"), "--json"])
     document = json.loads(stdout)
     assert code == 1
     assert f"preview: {document['summary']['resources']} resources registered, the program has ended" in shown
-    code, _, shown = preview_on_a_terminal(str(PROGRAMS / "bare-bucket"), "--json", "--quiet")
+    code, _, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket"), "--json", "--quiet"])
     assert "registered" not in shown
     piped = subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(PROGRAMS / "bare-bucket"), "--json"],
                            capture_output=True, text=True, timeout=600)

@@ -61,7 +61,7 @@ from bucketguard.audit.models import (
     nothing_judged,
 )
 from bucketguard.audit.plan import Plan, read_plan
-from bucketguard.audit.progress import AccountProgressBars, ProgressLine
+from bucketguard.audit.progress import AccountProgressBars
 from bucketguard.audit.stack_import import StackDeclaration, import_candidates, import_file, read_stack_declaration
 from bucketguard.aws_regions import region_flag_problem
 from bucketguard.inputs import Broken, pack_config
@@ -310,8 +310,10 @@ def audit_buckets(request: AuditRequest, auditor: AccountAuditor) -> AccountResu
         names = list(dict.fromkeys(request.buckets)) or auditor.buckets.list_names()
     except Exception as error:  # ListBuckets denied: nothing to audit
         raise Broken(f"ListBuckets failed: {error}") from None
-    progress = ProgressLine() if request.show_progress and len(names) > 20 else None
-    reports = read_and_judge(auditor, names, workers=request.concurrency, progress=progress)
+    display = AccountProgressBars() if request.show_progress and len(names) > 20 else None
+    with display or nullcontext():
+        reports = read_and_judge(auditor, names, workers=request.concurrency, progress=None if display is None else (
+            lambda done, total: display(auditor.identity.account, done, total)))
     return AccountResult(auditor.identity.account, reports=reports)
 
 

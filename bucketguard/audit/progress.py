@@ -1,25 +1,9 @@
-"""Progress on a terminal (stderr): one line for an account's buckets, a bar per account (rich) for an
-organisation."""
+"""Progress on a terminal (stderr): a bar per account (rich), for one account's buckets as for an
+organisation's."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
-
-
-class ProgressLine:
-    """A one-line progress bar on stderr, for terminals only."""
-
-    def __init__(self, stream: Any = sys.stderr) -> None:
-        self.stream = stream
-
-    def __call__(self, done: int, total: int) -> None:
-        width = 30
-        filled = width * done // max(total, 1)
-        self.stream.write(f"\raudit [{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
-        if done == total:
-            self.stream.write("\n")
-        self.stream.flush()
 
 
 class AccountProgressBars:
