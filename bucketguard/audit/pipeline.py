@@ -149,7 +149,8 @@ def check_request(request: AuditRequest) -> None:
         problem = bucket_name_problem(name)
         if problem:
             raise Broken(f"--bucket {name!r}: {problem}")
-    outputs = [("--plan", request.plan_file), ("--import-file", request.import_file), ("--sarif", request.sarif_file)]
+    outputs = [("--plan", request.plan_file), ("--import-file", request.import_file), ("--sarif", request.sarif_file),
+               ("--junit", request.junit_file)]
     if request.apply_file is not None:
         outputs.append(("--apply (its journal)", journal_path(request.apply_file)))
     for flag, path in outputs:

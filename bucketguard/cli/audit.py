@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from bucketguard.audit.models import AuditRequest, Interrupted
-from bucketguard.cli.common import EXIT_BROKEN, EXIT_INTERRUPTED, add_aggregator_arguments, exit_code, report_aws_retries, say
+from bucketguard.cli.common import EXIT_BROKEN, EXIT_INTERRUPTED, add_audit_arguments, exit_code, report_aws_retries, say
 
 HELP = "judge (and with --fix, set) the default encryption of existing buckets through the S3 API"
 EXAMPLE = "bucketguard audit --region eu-west-1 --sarif audit.sarif   # then --fix, or --plan FILE"
@@ -21,8 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the same JSON file as `pulumi preview --policy-pack-config`")
     parser.add_argument("--bucket", action="append", dest="buckets", metavar="NAME",
                         help="audit only this bucket; repeatable, each once (default: every bucket listed)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     parser.add_argument("--fix", action="store_true",
                         help="PutBucketEncryption on each bucket failing a mandatory rule (nothing is written without it)")
     parser.add_argument("--force", action="store_true",
@@ -52,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="make exactly the changes of a --plan FILE, skipping buckets changed since")
     parser.add_argument("--max-plan-age", type=float, default=24.0, metavar="HOURS",
                         help="with --apply: refuse a plan older than this (default 24)")
-    add_aggregator_arguments(parser)
+    add_audit_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,12 +67,14 @@ def run(args: argparse.Namespace) -> int:
         external_id=args.external_id, accounts=tuple(dict.fromkeys(args.accounts or ())),
         account_concurrency=args.account_concurrency,
         plan_file=args.plan, apply_file=args.apply, max_plan_age_hours=args.max_plan_age,
-        show_progress=sys.stderr.isatty(), sarif_file=args.sarif, config_aggregator=args.config_aggregator,
+        show_progress=sys.stderr.isatty(), sarif_file=args.sarif, junit_file=args.junit,
+        config_aggregator=args.config_aggregator,
         max_record_age_hours=args.max_record_age_hours, expected_regions=tuple(args.expected_regions or ()))
     report_aws_retries("bucketguard audit", args.endpoint_url)
     try:
         result = run_audit(request)
     except Interrupted as interrupted:  # Ctrl-C during the writes: say what was written, exit 130
         return say(interrupted.lines, EXIT_INTERRUPTED)
-    errors = write_result(result, as_json=args.json, sarif=args.sarif)
+    errors = write_result(result, as_json=args.json, sarif=args.sarif, junit=args.junit, color=args.color,
+                          quiet=args.quiet)
     return say(errors, EXIT_BROKEN) if errors else exit_code(result.passed)

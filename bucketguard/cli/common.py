@@ -43,19 +43,24 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON config for the pack at the same position; repeatable")
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+def add_output_arguments(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
+    """The report flags; `files`: SARIF results name program files (`--sarif-root`, `--sarif -`)."""
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE (-: stdout)")
-    parser.add_argument("--sarif-root", type=Path, metavar="DIR",
-                        help="what SARIF file paths are relative to (default: the git top level)")
+    parser.add_argument("--sarif", type=Path, metavar="FILE",
+                        help="also write SARIF 2.1.0 to FILE" + (" (-: stdout)" if files else ""))
+    if files:
+        parser.add_argument("--sarif-root", type=Path, metavar="DIR",
+                            help="what SARIF file paths are relative to (default: the git top level)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the text (auto: on a terminal, unless NO_COLOR is set)")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
 
 
-def add_aggregator_arguments(parser: argparse.ArgumentParser) -> None:
-    """`bucketguard audit --config-aggregator NAME` and what only goes with it."""
+def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The audit's report flags (its results name buckets, not files), then `--config-aggregator NAME`
+    and what only goes with it."""
+    add_output_arguments(parser, files=False)
     parser.add_argument("--config-aggregator", metavar="NAME",
                         help="read-only: judge the buckets AWS Config recorded in this configuration aggregator "
                              "(every account and region it collects from; --region is the aggregator's region)")
