@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import CREDENTIALS, DEFAULT_ACCOUNT, create_key, encrypt
+from audit_server import CREDENTIALS, DEFAULT_ACCOUNT, create_key, encrypt, reset, state
 from audit_server import run_audit as audit
 from helpers import ROOT
 
@@ -110,3 +110,29 @@ def test_colour_on_a_terminal_unless_no_color_or_never(endpoint: str, two_bucket
     assert "\033[" not in piped
     _, forced, _ = audit(endpoint, "--color", "always", env={"NO_COLOR": "1"})
     assert RED_FAIL in forced
+
+
+def test_verbose_says_each_call_on_stderr_and_leaves_stdout_as_it_is(endpoint: str, s3: Any) -> None:
+    def fix(*args: str) -> tuple[int, Any, str]:
+        reset(endpoint)
+        encrypt(s3, "unencrypted-logs", None)
+        encrypt(s3, "sse-s3-data", "AES256")
+        return audit(endpoint, "--fix", "--sse-algorithm", "AES256", "--allow-sse-c", *args)
+
+    plain_code, plain, plain_err = fix()
+    code, stdout, stderr = fix("--verbose")
+    assert (code, stdout) == (plain_code, plain) and "~ unencrypted-logs: fixed" in stdout
+    assert state(s3, "unencrypted-logs")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    assert "bucketguard audit: " not in plain_err
+    said = [line.removeprefix("bucketguard audit: ") for line in stderr.splitlines()]
+    first = {step: next((i for i, line in enumerate(said) if line.startswith(step)), -1) for step in (
+        f"STS GetCallerIdentity: account {DEFAULT_ACCOUNT}, partition aws (arn:aws:",
+        f"S3 ListBuckets (account {DEFAULT_ACCOUNT}): 2 buckets",
+        f"reading and judging 2 buckets of account {DEFAULT_ACCOUNT}, 16 at once",
+        f"S3 GetBucketLocation, GetBucketEncryption unencrypted-logs (account {DEFAULT_ACCOUNT}): us-east-1, "
+        "no default encryption",
+        f"S3 PutBucketEncryption unencrypted-logs (account {DEFAULT_ACCOUNT}): AES256",
+        "S3 PutBucketEncryption unencrypted-logs: written")}
+    assert -1 not in first.values() and list(first.values()) == sorted(first.values()), said
+    assert f"S3 GetBucketLocation, GetBucketEncryption sse-s3-data (account {DEFAULT_ACCOUNT}): us-east-1, 1 rule(s)" in said
+    assert not any("PutBucketEncryption sse-s3-data" in line for line in said)  # a passing bucket is not written

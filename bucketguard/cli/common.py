@@ -55,6 +55,8 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, files: bool = True)
                         help="colour the text (auto: on a terminal, unless NO_COLOR is set)")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="say what is done, step by step, on stderr (standard output is unchanged)")
 
 
 def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
@@ -180,6 +182,17 @@ class _RetryNotice(logging.Handler):
         delay = record.args[0] if isinstance(record.args, tuple) and record.args else 0
         print(f"{self.prog}: {self.endpoint} did not answer or asked to slow down; botocore is retrying "
               f"(next attempt in {float(str(delay)):.1f} s, up to 10 attempts per call)", file=sys.stderr, flush=True)
+
+
+def report_steps(prog: str) -> None:
+    """`--verbose`: what bucketguard's modules log at INFO (each step: the program, the packs, every AWS call),
+    on stderr as `PROG: STEP`; stdout, where the reports go, is untouched."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    logger = logging.getLogger("bucketguard")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
 
 
 def report_aws_retries(prog: str, endpoint: str | None) -> None:
