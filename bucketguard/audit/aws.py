@@ -69,8 +69,10 @@ def open_session(profile: str | None, region: str | None) -> Any:
 
 def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
     """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
+    from botocore.utils import ArnParser
+
     answer = aws_client(session, "sts", endpoint_url).get_caller_identity()
-    identity = Identity(answer["Account"], answer["Arn"].split(":")[1])
+    identity = Identity(answer["Account"], ArnParser().parse_arn(answer["Arn"])["partition"])
     log.info("STS GetCallerIdentity: account %s, partition %s (%s)", identity.account, identity.partition, answer["Arn"])
     return identity
 

@@ -294,12 +294,11 @@ _ACCOUNT_LIST_KEYS = ("aws:allowedAccountIds", "aws:forbiddenAccountIds", "aws-n
 
 def aws_region_problem(region: Any) -> str | None:
     """Why `region` is not an AWS region name (botocore's partition data: each partition's regionRegex), or None."""
-    from botocore.loaders import Loader
+    from bucketguard.partitions import partitions
 
     if not isinstance(region, str):
         return f"must be a region name (a string), not {type(region).__name__}"
-    partitions = Loader().load_data("partitions")["partitions"]
-    if any(re.match(p["regionRegex"], region) for p in partitions):
+    if any(re.match(p.region_regex, region) for p in partitions()):
         return None
     return f"{region!r} is not an AWS region name (e.g. us-east-1, eu-west-1, cn-north-1, us-gov-west-1)"
 
