@@ -243,8 +243,11 @@ def test_apply_goes_on_when_an_account_cannot_be_reached(endpoint: str, org: Org
     run_audit(endpoint, "--organization", "--role-name", ROLE, "--account", reachable, "--account", unreachable,
               "--plan", plan, "--sse-algorithm", "AES256")
     with FaultyS3(endpoint, deny_assume_role=(unreachable,), owner_of=owner_of) as front:
-        code, out, _ = run_audit(front.url, "--apply", plan)
+        code, out, _ = run_audit(front.url, "--apply", plan, "--junit", tmp_path / "apply.xml")
     assert f"account {unreachable}: ERROR: cannot reach the account, nothing written there" in out
+    suites = {suite.get("name"): suite for suite in ET.parse(tmp_path / "apply.xml").getroot()}
+    assert [(c.get("name"), c.find("failure")) for c in suites[f"account {reachable}"]] == [(f"none-{reachable}", None)]
+    assert "cannot reach the account" in (suites[f"account {unreachable}"].findtext("testcase/error") or "")
     assert "2 planned changes: 1 fixed" in out
     assert state(org.s3(unreachable), f"none-{unreachable}") == NOT_FOUND
     assert state(org.s3(reachable), f"none-{reachable}")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {

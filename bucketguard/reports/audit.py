@@ -248,7 +248,7 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None, juni
         from bucketguard.reports.junit import write_audit_junit
 
         try:
-            write_audit_junit(junit, result, [f"error: {e}" for e in errors])
+            write_audit_junit(junit, result, errors)
         except Broken as error:
             errors.append(str(error))
     return [f"error: {e}" for e in errors]
