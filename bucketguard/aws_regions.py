@@ -1,4 +1,4 @@
-"""AWS region names as botocore's partition data knows them (`partitions.json`: each partition's
+"""AWS region names as botocore's partition data knows them (bucketguard.partitions: each partition's
 `regionRegex` and the regions it lists), for what the preview and the audit are given: a stack's
 `aws:region`, the audit's `--region`. A name of a known partition's shape whose words are the words
 AWS region names are made of (`eu-southeast-9`) is accepted even if botocore does not list it yet, so
@@ -8,28 +8,21 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from bucketguard.partitions import partitions
 
 EXAMPLES = "us-east-1, eu-west-1, cn-north-1, us-gov-west-1"
 
 
-@dataclass(frozen=True)
-class Partition:
-    name: str
-    region_regex: re.Pattern[str]
-    regions: tuple[str, ...]  # the partition's region names (not its `aws-global` pseudo-regions)
-
-
 @lru_cache(maxsize=1)
-def partitions() -> tuple[Partition, ...]:
-    from botocore.loaders import Loader
-
+def _listed() -> tuple[tuple[re.Pattern[str], frozenset[str]], ...]:
+    """Each partition's region pattern and the region names it lists (not its `aws-global` pseudo-regions)."""
     found = []
-    for data in Loader().load_data("partitions")["partitions"]:
-        pattern = re.compile(data["regionRegex"])
-        found.append(Partition(data["id"], pattern, tuple(r for r in data.get("regions", {}) if pattern.match(r))))
+    for partition in partitions():
+        pattern = re.compile(partition.region_regex)
+        found.append((pattern, frozenset(r for r in partition.regions if pattern.match(r))))
     return tuple(found)
 
 
@@ -39,11 +32,11 @@ def _words(region: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _region_words() -> frozenset[str]:
-    return frozenset(word for p in partitions() for region in p.regions for word in _words(region))
+    return frozenset(word for _, regions in _listed() for region in regions for word in _words(region))
 
 
 def known_regions() -> list[str]:
-    return [region for p in partitions() for region in p.regions]
+    return sorted(region for _, regions in _listed() for region in regions)
 
 
 def closest_region(value: object) -> str:
@@ -63,10 +56,10 @@ def region_problem(value: Any) -> str | None:
     shape made of region words)."""
     if not isinstance(value, str):
         return f"must be a region name (a string), not {type(value).__name__} {value!r}"
-    matching = [p for p in partitions() if p.region_regex.match(value)]
+    matching = [regions for pattern, regions in _listed() if pattern.match(value)]
     if not matching:
         return f"{value!r} is not an AWS region name (e.g. {EXAMPLES})"
-    if any(value in p.regions for p in matching):
+    if any(value in regions for regions in matching):
         return None
     unknown = [word for word in _words(value) if word not in _region_words()]
     if not unknown:

@@ -79,19 +79,15 @@ def kms_key_form(value: str) -> str | None:
 _AWS_MANAGED_ALIAS_PREFIX = "alias/aws/"
 _ARN = re.compile(rf"^arn:(aws(?:-[a-z]+)*):kms:([a-z0-9-]+):(\d{{12}}):(key/{_KEY_ID}|{_ALIAS_NAME})$")
 _BARE = re.compile(rf"^(?:{_KEY_ID}|{_ALIAS_NAME})$")
-# Region-name prefixes of the partitions other than `aws` (AWS General Reference, "ARN formats").
-_PARTITION_BY_REGION_PREFIX = (
-    ("cn-", "aws-cn"), ("us-gov-", "aws-us-gov"), ("us-isob-", "aws-iso-b"), ("us-isof-", "aws-iso-f"),
-    ("eu-isoe-", "aws-iso-e"), ("us-iso-", "aws-iso"),
-)
 
 
 def partition_of_region(region: str) -> str:
-    """The AWS partition a region belongs to (region names are unique across partitions)."""
-    for prefix, partition in _PARTITION_BY_REGION_PREFIX:
-        if region.startswith(prefix):
-            return partition
-    return "aws"
+    """The AWS partition a region belongs to, from botocore's partition data (`bucketguard.partitions`).
+    Imported here, not at the top: the remediation's SSM script runs this file without the rest of
+    bucketguard, and always passes the partition its STS identity names, so it never gets here."""
+    from bucketguard.partitions import partition_of_region as resolve
+
+    return resolve(region)
 
 
 @dataclass(frozen=True)

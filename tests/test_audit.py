@@ -250,8 +250,9 @@ def test_an_output_that_fails_after_the_fix_is_the_sarif_runs_error(endpoint: st
     """Exit 2 after writing (the import file hits a full disk): the SARIF says the run did not succeed, and why."""
     encrypt(s3, "plain", None)
     sarif = tmp_path / "audit.sarif"
+    junit = tmp_path / "audit.xml"
     code, _, stderr = audit(endpoint, "--fix", "--sse-algorithm", "AES256", "--import-file", "/dev/full",
-                            "--sarif", sarif)
+                            "--sarif", sarif, "--junit", junit)
     assert code == 2, stderr
     import jsonschema
 
@@ -263,6 +264,13 @@ def test_an_output_that_fails_after_the_fix_is_the_sarif_runs_error(endpoint: st
     (notification,) = invocation["toolExecutionNotifications"]
     assert notification["message"]["text"].startswith("--import-file /dev/full: not written")
     assert notification["message"]["text"] in stderr
+    # The JUnit report too: the bucket's case, and the error that makes it exit 2.
+    import xml.etree.ElementTree as ET
+
+    suites = {suite.get("name"): suite for suite in ET.parse(junit).getroot()}
+    assert [case.get("name") for case in suites["account 123456789012"]] == ["plain"]
+    error = suites["bucketguard"].find("testcase/error")
+    assert error is not None and error.get("message") == notification["message"]["text"]
 
 
 def test_errors_that_stop_the_audit_exit_2(endpoint: str, s3: Any, tmp_path: Path) -> None:

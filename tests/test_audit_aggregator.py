@@ -6,6 +6,7 @@ does not cover failing the run, and the flags it refuses."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -96,7 +97,8 @@ def test_every_page_is_judged_stale_and_uncovered_places_fail(front: ConfigFront
 
 def test_the_table_groups_buckets_by_account_with_each_records_age(front: ConfigFront, tmp_path: Path) -> None:
     sarif = tmp_path / "audit.sarif"
-    code, text, _ = audit(front, "--config-aggregator", NAME, "--sarif", sarif)
+    junit = tmp_path / "audit.xml"
+    code, text, _ = audit(front, "--config-aggregator", NAME, "--sarif", sarif, "--junit", junit)
     assert code == 1
     lines = text.splitlines()
     assert lines.index(f"== account {A} ==") < lines.index(f"== account {B} ==")
@@ -120,6 +122,11 @@ def test_the_table_groups_buckets_by_account_with_each_records_age(front: Config
     assert located[("s3-bucket-encryption-declared", "old-b")]["properties"] == {"accountId": B, "region": "eu-west-1"}
     assert located[("aws-config-not-covered", f"{B}/us-east-1")]["properties"] == {"accountId": B,
                                                                                   "region": "us-east-1"}
+    suites = {suite.get("name"): suite for suite in ET.parse(junit).getroot()}
+    assert list(suites) == [f"account {A}", f"account {B}", "aws-config-not-covered"]
+    assert {c.get("name") for s in suites.values() for c in s if c.find("failure") is not None} == {
+        "none-a", "old-b", f"{B}/us-east-1"}
+    assert suites["aws-config-not-covered"].findtext("testcase/failure") == lines[gap + 1].split(": ", 1)[1]
 
 
 def test_a_covered_fresh_compliant_estate_passes_and_the_record_age_threshold_is_the_flag() -> None:

@@ -6,6 +6,7 @@ and every API call recorded and compared with the shipped IAM documents."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -88,7 +89,7 @@ def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str
     with FaultyS3(endpoint, deny_assume_role=(denied,), owner_of=owner_of, deny_list_buckets_in=(failing,)) as front:
         code, document, _ = run_audit(front.url, "--json", "--organization", "--role-name", ROLE, "--sarif", sarif)
         table_code, table, _ = run_audit(front.url, "--organization", "--role-name", ROLE,
-                                         "--account", good, "--account", denied)
+                                         "--account", good, "--account", denied, "--junit", tmp_path / "audit.xml")
     accounts = {a["id"]: a for a in document["accounts"]}
     assert set(accounts) == {DEFAULT_ACCOUNT, *org.members}
     assert "AssumeRole" in accounts[denied]["error"] and "AccessDenied" in accounts[denied]["error"]
@@ -111,6 +112,12 @@ def test_every_account_is_audited_and_broken_accounts_are_reported(endpoint: str
     assert f"== account {good} (team-0) ==" in table and f"none-{good}" in table
     assert f"sse-s3-{good}" not in table  # only failing buckets are listed
     assert table_code == 1
+    suites = {suite.get("name"): suite for suite in ET.parse(tmp_path / "audit.xml").getroot()}
+    assert set(suites) == {f"account {good} (team-0)", f"account {denied} (team-2)"}
+    audited, unreachable = suites[f"account {good} (team-0)"], suites[f"account {denied} (team-2)"]
+    assert [c.get("name") for c in audited if c.find("failure") is not None] == [f"none-{good}"]
+    assert (audited.get("tests"), audited.get("failures"), unreachable.get("errors")) == ("5", "1", "1")
+    assert "AssumeRole" in (unreachable.findtext("testcase/error") or "")
 
 
 def test_a_few_thousand_buckets_across_accounts(endpoint: str, org: Organization) -> None:
@@ -236,8 +243,11 @@ def test_apply_goes_on_when_an_account_cannot_be_reached(endpoint: str, org: Org
     run_audit(endpoint, "--organization", "--role-name", ROLE, "--account", reachable, "--account", unreachable,
               "--plan", plan, "--sse-algorithm", "AES256")
     with FaultyS3(endpoint, deny_assume_role=(unreachable,), owner_of=owner_of) as front:
-        code, out, _ = run_audit(front.url, "--apply", plan)
+        code, out, _ = run_audit(front.url, "--apply", plan, "--junit", tmp_path / "apply.xml")
     assert f"account {unreachable}: ERROR: cannot reach the account, nothing written there" in out
+    suites = {suite.get("name"): suite for suite in ET.parse(tmp_path / "apply.xml").getroot()}
+    assert [(c.get("name"), c.find("failure")) for c in suites[f"account {reachable}"]] == [(f"none-{reachable}", None)]
+    assert "cannot reach the account" in (suites[f"account {unreachable}"].findtext("testcase/error") or "")
     assert "2 planned changes: 1 fixed" in out
     assert state(org.s3(unreachable), f"none-{unreachable}") == NOT_FOUND
     assert state(org.s3(reachable), f"none-{reachable}")["Rules"][0]["ApplyServerSideEncryptionByDefault"] == {

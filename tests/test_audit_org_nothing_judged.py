@@ -44,6 +44,9 @@ def test_an_account_without_buckets_is_nothing_judged_unless_allowed(endpoint: s
     invocation = json.loads(sarif.read_text())["runs"][0]["invocations"][0]
     assert code == 2 and invocation["executionSuccessful"] is False  # code scanning must not read it as clean
     assert "has no bucket" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+    junit = tmp_path / "audit.xml"
+    code, _, _ = run_audit(endpoint, "--junit", junit)
+    assert code == 2 and 'errors="1"' in junit.read_text() and "nothing judged: account" in junit.read_text()
     code, out, stderr = run_audit(endpoint, "--allow-empty", "--sarif", sarif)
     assert code == 0 and "nothing judged" not in stderr, stderr
     assert json.loads(sarif.read_text())["runs"][0]["invocations"][0]["executionSuccessful"] is True

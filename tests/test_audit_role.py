@@ -75,7 +75,8 @@ def test_narrow_forms_named_principals_organisation_and_scoped_fix() -> None:
     assert policies["audit-fix"]["Statement"][0]["Resource"] == ["arn:aws:s3:::acme-data-*", "arn:aws:s3:::acme-logs"]
 
 
-@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")])
+@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov"),
+                                                  ("eusc-de-east-1", "aws-eusc"), ("us-isob-east-1", "aws-iso-b")])
 def test_documents_follow_the_partition_of_the_callers_provider(region: str, partition: str) -> None:
     config = {"aws:region": region}
     cap = capture(lambda: AuditRole("audit", {**REQUIRED, "enable_fix": True}),  # type: ignore[typeddict-item]
@@ -94,8 +95,9 @@ def test_caller_policy_follows_the_partition_and_the_organisation() -> None:
     assert assume["Resource"] == "arn:aws-cn:iam::*:role/bucketguard-audit"
     assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": "o-a1b2c3d4e5"}}
     assert "Condition" not in next(s for s in audit_iam.caller_policy("r")["Statement"] if s["Action"] == ["sts:AssumeRole"])
-    with pytest.raises(ValueError, match="partition 'aws-iso' is not one of aws, aws-cn, aws-us-gov"):
-        audit_iam.fix_policy("aws-iso")
+    assert audit_iam.fix_policy("aws-eusc")["Statement"][0]["Resource"] == "arn:aws-eusc:s3:::*"  # botocore's data
+    with pytest.raises(ValueError, match="partition 'aws-mars' is not one of aws, aws-cn, aws-eusc, aws-iso, "):
+        audit_iam.fix_policy("aws-mars")
 
 
 @pytest.mark.parametrize(("args", "message"), [

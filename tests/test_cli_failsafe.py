@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from helpers import ROOT
-from state_exports import export, write
+from state_exports import deploy_program, export, write
 
 pytestmark = pytest.mark.protocol
 BARE = ROOT / "tests" / "programs" / "bare-bucket"
@@ -336,3 +336,38 @@ def test_junit_report_and_quiet_output(tmp_path: Path) -> None:
     assert broken.returncode == 2
     error = ET.parse(junit).getroot().find("testsuite/testcase/error")
     assert error is not None and "no Pulumi.yaml here" in (error.get("message") or "")
+
+
+def steps(stderr: str, prog: str) -> list[str]:
+    return [line.removeprefix(f"{prog}: ") for line in stderr.splitlines() if line.startswith(f"{prog}: ")]
+
+
+def in_order(lines: list[str], *starts: str) -> bool:
+    """Each of `starts` begins one of `lines`, in this order."""
+    found = [next((i for i, line in enumerate(lines) if line.startswith(start)), -1) for start in starts]
+    return -1 not in found and found == sorted(found)
+
+
+def test_verbose_says_each_step_on_stderr_and_leaves_stdout_as_it_is(tmp_path: Path) -> None:
+    program = project_folder(tmp_path, "import pulumi_aws as aws\n\naws.s3.Bucket('forgotten')\n")
+    plain = bucketguard("preview", program)
+    verbose = bucketguard("preview", program, "--verbose")
+    assert (verbose.returncode, verbose.stdout) == (plain.returncode, plain.stdout) == (1, plain.stdout)
+    assert "'forgotten'" in plain.stdout and steps(plain.stderr, "bucketguard preview") == []
+    said = steps(verbose.stderr, "bucketguard preview")
+    assert in_order(said, "project hints, stack dev (runtime python)", "the program runs with",
+                    "program started: ", "program exited with code 0 after ", "policy pack bucketguard: AnalyzeStack "
+                    "with 3 resources", "policy pack bucketguard: AnalyzeStack returned 1 diagnostics"), said
+    assert any(line.startswith(f"policy pack {ROOT / 'policies'}: started in ") for line in said), said
+    assert any(line.endswith(": 3 registrations (0 of them reads)") for line in said), said
+
+    state = write(tmp_path / "state.json", export(deploy_program(program)))
+    plain = bucketguard("analyze", "--state", state, cwd=tmp_path)
+    verbose = bucketguard("analyze", "--state", state, "-v", cwd=tmp_path)
+    assert (verbose.returncode, verbose.stdout) == (plain.returncode, plain.stdout) == (1, plain.stdout)
+    said = steps(verbose.stderr, "bucketguard analyze")
+    assert in_order(said, f"state {state}: stack dev of project hints, 3 resources",
+                    f"policy pack {ROOT / 'policies'}: started in ", "policy pack bucketguard@v",
+                    "Remediate and Analyze each of 3 resources", "policy pack bucketguard: AnalyzeStack with 3 resources"
+                    ), said
+    assert steps(plain.stderr, "bucketguard analyze") == []

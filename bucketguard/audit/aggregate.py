@@ -7,6 +7,7 @@ account or region the aggregator does not cover is listed and fails the run, sin
 
 from __future__ import annotations
 
+import logging
 import math
 from datetime import timedelta
 
@@ -18,6 +19,8 @@ from bucketguard.aws_regions import region_flag_problem
 from bucketguard.awsconfig.aggregator import AggregatorAudit, audit_aggregator
 from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError
+
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
 DEFAULT_MAX_RECORD_AGE_HOURS = 24.0
 MAX_RECORD_AGE_HOURS = 24.0 * 366
@@ -80,6 +83,8 @@ def run_aggregator_audit(request: AuditRequest) -> AuditResult:
         client = aws_client(open_session(request.profile, request.region), "config", request.endpoint_url)
     except Exception as error:  # unknown profile, no region: botocore's message says which
         raise Broken(f"cannot create the AWS Config client: {error}") from None
+    log.info("AWS Config aggregator %s (region %s): SelectAggregateResourceConfig, "
+             "DescribeConfigurationAggregatorSourcesStatus", name, client_region(client))
     try:
         found = audit_aggregator(client, name, config, max_source_age=timedelta(hours=hours),
                                  expected_regions=request.expected_regions, expect_every_source_region=True)
@@ -95,6 +100,8 @@ def run_aggregator_audit(request: AuditRequest) -> AuditResult:
         raise Broken(f"--config-aggregator {name}: AWS Config refused the query: {code}: {error}") from None
     except BotoCoreError as error:  # no credentials, no endpoint
         raise Broken(f"--config-aggregator {name}: AWS Config could not be called: {error}") from None
+    log.info("AWS Config aggregator %s: %d records in %d pages, %d sources", name, len(found.reports), found.pages,
+             len(found.sources))
     return aggregator_result(request, name, hours, found)
 
 

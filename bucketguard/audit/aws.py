@@ -10,6 +10,7 @@ elsewhere is reported, never read or written.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
@@ -28,6 +29,7 @@ CONFIGURATION_NOT_FOUND = "ServerSideEncryptionConfigurationNotFoundError"
 LIST_BUCKETS_PAGE = 10_000
 SESSION_NAME = "bucketguard-audit"
 ACTIVE = "ACTIVE"
+log = logging.getLogger(__name__)  # --verbose: each call, on stderr
 
 
 def error_code(error: Exception) -> str:
@@ -75,8 +77,12 @@ def open_session(profile: str | None, region: str | None) -> Any:
 
 def caller_identity(session: Any, endpoint_url: str | None) -> Identity:
     """The account the credentials belong to (STS GetCallerIdentity needs no permission)."""
+    from botocore.utils import ArnParser
+
     answer = aws_client(session, "sts", endpoint_url).get_caller_identity()
-    return Identity(answer["Account"], answer["Arn"].split(":")[1])
+    identity = Identity(answer["Account"], ArnParser().parse_arn(answer["Arn"])["partition"])
+    log.info("STS GetCallerIdentity: account %s, partition %s (%s)", identity.account, identity.partition, answer["Arn"])
+    return identity
 
 
 @dataclass(frozen=True)
@@ -97,6 +103,7 @@ def list_accounts(org_client: Any, wanted: Sequence[str] | None) -> tuple[list[A
             # `State` replaces `Status` (Organizations API reference, Account); either says ACTIVE.
             status = str(item.get("State") or item.get("Status") or "UNKNOWN")
             accounts.append(Account(str(item["Id"]), item.get("Name"), status))
+    log.info("Organizations ListAccounts: %d accounts", len(accounts))
     if wanted:
         known = {a.id for a in accounts}
         accounts = [a for a in accounts if a.id in set(wanted)]
@@ -144,6 +151,7 @@ class KeyDescriber:
                 config = Config(region_name=region, retries={"max_attempts": 5, "mode": "adaptive"})
                 client = self._clients[region] = self.session.client("kms", endpoint_url=self.endpoint_url,
                                                                      config=config)
+        log.info("KMS DescribeKey %s (region %s)", key, region)
         metadata: dict[str, Any] = client.describe_key(KeyId=key)["KeyMetadata"]
         return metadata
 
@@ -164,6 +172,7 @@ class S3Buckets:
         pages = self.client.get_paginator("list_buckets").paginate(PaginationConfig={"PageSize": LIST_BUCKETS_PAGE})
         for page in pages:
             names.extend(b["Name"] for b in page.get("Buckets", []))
+        log.info("S3 ListBuckets (account %s): %d buckets", self.identity.account, len(names))
         return names
 
     def read(self, name: str) -> BucketRead:
@@ -183,12 +192,17 @@ class S3Buckets:
                 rules = None
         except Exception as error:  # the audit goes on
             code = error_code(error)
+            log.info("S3 read %s (account %s): %s", name, owner, code)
             return BucketRead(name, owner, region, None, f"{code}: {error}", code)
+        log.info("S3 GetBucketLocation, GetBucketEncryption %s (account %s): %s, %s", name, owner, region,
+                 "no default encryption" if rules is None else f"{len(rules)} rule(s)")
         return BucketRead(name, owner, region, rules)
 
     def put_encryption(self, name: str, rules: list[dict[str, Any]]) -> None:
         """PutBucketEncryption (raises botocore's error), recorded in the journal."""
         entry = self.journal.started(self.identity.account, name, rules) if self.journal is not None else None
+        log.info("S3 PutBucketEncryption %s (account %s): %s", name, self.identity.account,
+                 ", ".join(str(r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")) for r in rules))
         try:
             self.client.put_bucket_encryption(Bucket=name, ExpectedBucketOwner=self.identity.account,
                                               ServerSideEncryptionConfiguration={"Rules": rules})
@@ -202,6 +216,7 @@ class S3Buckets:
             raise
         if self.journal is not None and entry is not None:
             self.journal.answered(entry, "ok")
+        log.info("S3 PutBucketEncryption %s: written", name)
 
 
 @dataclass(frozen=True)
@@ -225,6 +240,7 @@ class RoleAccess:
             request["ExternalId"] = self.external_id
         with _CLIENT_LOCK:  # botocore's Session.client is not thread-safe
             sts = aws_client(self.session, "sts", self.endpoint_url)
+        log.info("STS AssumeRole %s", request["RoleArn"])
         credentials = sts.assume_role(**request)["Credentials"]
         return boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
                              aws_secret_access_key=credentials["SecretAccessKey"],

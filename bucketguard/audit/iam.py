@@ -13,11 +13,10 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
+from bucketguard.partitions import partition_ids
+
 DOCUMENTS = ("audit-read-policy.json", "audit-fix-policy.json", "audit-key-check-policy.json",
              "audit-trust-policy.json", "audit-caller-policy.json")
-# The partitions whose ARNs these documents may name (botocore's endpoints data lists them; the
-# ISO partitions have no public IAM/S3 ARN conventions we test against).
-PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")  # Organizations API reference, Organization.Id
 _BUCKET_PATTERN = re.compile(r"^[a-z0-9.*?-]{1,63}$")
 
@@ -29,8 +28,11 @@ def document(name: str) -> dict[str, Any]:
 
 
 def _check_partition(partition: str) -> str:
-    if partition not in PARTITIONS:
-        raise ValueError(f"partition {partition!r} is not one of {', '.join(PARTITIONS)}")
+    """A partition the documents' ARNs may name: any of botocore's partition data (`bucketguard.partitions`;
+    IAM, S3 and KMS ARNs take the same form in each)."""
+    known = partition_ids()
+    if partition not in known:
+        raise ValueError(f"partition {partition!r} is not one of {', '.join(known)}")
     return partition
 
 

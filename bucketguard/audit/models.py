@@ -49,6 +49,7 @@ class AuditRequest:
     max_plan_age_hours: float = 24.0
     show_progress: bool = False  # progress bars on stderr
     sarif_file: Path | None = None  # `--sarif FILE`, written by the command line: checked before any write
+    junit_file: Path | None = None  # `--junit FILE`, the same
     # `--config-aggregator NAME`: read-only, from AWS Config's records (`bucketguard.audit.aggregate`)
     config_aggregator: str | None = None
     max_record_age_hours: float | None = None  # default 24

@@ -14,6 +14,7 @@ module or of the one it names; the result is printed by `bucketguard.reports.aud
 from __future__ import annotations
 
 import json
+import logging
 import math
 import re
 import threading
@@ -68,6 +69,7 @@ from bucketguard.inputs import Broken, pack_config
 from bucketguard.policy_config import PolicyConfigError, ResolvedConfig
 from bucketguard.settings import EncryptionSettings
 
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 # (account, buckets done, buckets in all); total 0 while the account's buckets are being listed
 AccountProgress = Callable[[str, int, int], None]
 
@@ -160,7 +162,8 @@ def check_request(request: AuditRequest) -> None:
         problem = bucket_name_problem(name)
         if problem:
             raise Broken(f"--bucket {name!r}: {problem}")
-    outputs = [("--plan", request.plan_file), ("--import-file", request.import_file), ("--sarif", request.sarif_file)]
+    outputs = [("--plan", request.plan_file), ("--import-file", request.import_file), ("--sarif", request.sarif_file),
+               ("--junit", request.junit_file)]
     if request.apply_file is not None:
         outputs.append(("--apply (its journal)", journal_path(request.apply_file)))
     for flag, path in outputs:
@@ -321,6 +324,7 @@ def read_and_judge(auditor: AccountAuditor, names: Iterable[str], *, workers: in
                    progress: Callable[[int, int], None] | None = None) -> list[BucketReport]:
     """Read and judge buckets concurrently with a bounded pool; reports in the order given."""
     names = list(names)
+    log.info("reading and judging %d buckets of account %s, %d at once", len(names), auditor.identity.account, workers)
     done = 0
     lock = threading.Lock()
 
@@ -349,6 +353,7 @@ def write_plan(request: AuditRequest, path: Path, reports: list[BucketReport], s
                 roleName=request.role_name if request.organization else None, policyPackConfig=policies.given,
                 changes=changes)
     path.write_text(plan.to_json())
+    log.info("plan %s: %d changes written (no bucket written)", path, len(changes))
     return plan
 
 
@@ -366,6 +371,7 @@ def write_import_file(path: Path, reports: list[BucketReport], stack: StackDecla
 def apply_plan(request: AuditRequest, path: Path) -> AuditResult:
     """Apply a plan: each planned bucket is re-read and changed only if it still holds what was planned."""
     plan = read_plan(path, request.max_plan_age_hours)
+    log.info("plan %s of %s: %d changes", path, plan.created_at.isoformat(), len(plan.changes))
     for change in plan.changes:  # a hand-edited plan must not forge report lines either
         problem = bucket_name_problem(change.bucket)
         if problem:

@@ -62,9 +62,10 @@ def _encryption_rule(rule: Mapping[str, Any]) -> rules.EncryptionRule:
 
 
 def failing_policies(api_rules: Sequence[Mapping[str, Any]] | None, policies: Mapping[str, Mapping[str, Any]],
-                     account: str, region: str) -> list[str]:
+                     account: str, region: str, partition: str | None = None) -> list[str]:
     """The policies among `policies` (name -> its config properties: the enforced ones) that a bucket of
-    `account` in `region` fails when GetBucketEncryption returns `api_rules` (None: no configuration)."""
+    `account` in `region` (of `partition`, else the region's) fails when GetBucketEncryption returns
+    `api_rules` (None: no configuration)."""
     failing: list[str] = []
     if api_rules is None:
         return ["s3-bucket-encryption-declared"] if "s3-bucket-encryption-declared" in policies else []
@@ -73,7 +74,8 @@ def failing_policies(api_rules: Sequence[Mapping[str, Any]] | None, policies: Ma
         allowed = policies["s3-encryption-algorithm-allowed"].get("allowedAlgorithms", list(rules.ALGORITHMS))
         if not encryption_rules or any(rules.algorithm_problem(r, allowed) for r in encryption_rules):
             failing.append("s3-encryption-algorithm-allowed")
-    if "s3-kms-key-allowed" in policies and _keys_fail(encryption_rules, policies["s3-kms-key-allowed"], account, region):
+    if "s3-kms-key-allowed" in policies and _keys_fail(encryption_rules, policies["s3-kms-key-allowed"], account, region,
+                                                                partition):
         failing.append("s3-kms-key-allowed")
     if "s3-bucket-key-enabled" in policies and any(rules.bucket_key_problem(r) for r in encryption_rules):
         failing.append("s3-bucket-key-enabled")
@@ -83,7 +85,7 @@ def failing_policies(api_rules: Sequence[Mapping[str, Any]] | None, policies: Ma
 
 
 def _keys_fail(encryption_rules: Sequence[rules.EncryptionRule], props: Mapping[str, Any], account: str,
-               region: str) -> bool:
+               region: str, partition: str | None) -> bool:
     allowed = [k for k in props.get("allowedKmsKeys", []) if isinstance(k, str)]
     require_customer_key = props.get("requireCustomerManagedKey", False) is True
     if not allowed and props.get("allowStackKeys", True) is not False and not require_customer_key:
@@ -96,7 +98,8 @@ def _keys_fail(encryption_rules: Sequence[rules.EncryptionRule], props: Mapping[
             return True
         if require_customer_key and rules.is_aws_managed_key(key):
             return True
-        if allowed and not any(rules.kms_key_matches(key, e, account=account, region=region) for e in allowed):
+        if allowed and not any(rules.kms_key_matches(key, e, account=account, region=region, partition=partition)
+                           for e in allowed):
             return True
     return False
 
@@ -111,7 +114,7 @@ def plan(before: Sequence[Mapping[str, Any]] | None, setting: Mapping[str, Any],
     choice = rules.choose_fix(
         before, algorithm, key if algorithm in rules.KMS_ALGORITHMS else None,
         bucket_key=bool(setting.get("BucketKeyEnabled")), block_sse_c=bool(setting.get("BlockSseC", True)),
-        passes=lambda after: not failing_policies(after, policies, account, region),
+        passes=lambda after: not failing_policies(after, policies, account, region, partition),
         account=account, region=region, partition=partition)
     if choice.after is None:
         raise RemediationRefused(choice.refusal or "no change passes")
@@ -148,18 +151,20 @@ def handler(events: Mapping[str, Any], context: object) -> dict[str, Any]:
     policies = json.loads(events["Policies"]) if isinstance(events["Policies"], str) else dict(events["Policies"])
     identity = boto3.client("sts").get_caller_identity()
     account = identity["Account"]
-    partition = identity["Arn"].split(":")[1]
+    from botocore.utils import ArnParser  # botocore comes with boto3 in the SSM runtime
+
+    partition = ArnParser().parse_arn(identity["Arn"])["partition"]
     s3 = boto3.client("s3")
     region = s3.get_bucket_location(Bucket=bucket, ExpectedBucketOwner=account).get("LocationConstraint") or "us-east-1"
     s3 = boto3.client("s3", region_name=region)
     before = read_rules(s3, bucket, account)
-    failing = failing_policies(before, policies, account, region)
+    failing = failing_policies(before, policies, account, region, partition)
     if not failing:
         return {"status": "compliant", "bucket": bucket, "rules": before}
     after = plan(before, events, policies, account, region, partition)
     s3.put_bucket_encryption(Bucket=bucket, ExpectedBucketOwner=account, ServerSideEncryptionConfiguration={"Rules": after})
     now = read_rules(s3, bucket, account)
-    still = failing_policies(now, policies, account, region)
+    still = failing_policies(now, policies, account, region, partition)
     if still:
         raise RemediationRefused(f"S3 accepted the write but {bucket} still fails {', '.join(still)}; S3 now holds {now}")
     return {"status": "fixed", "bucket": bucket, "fixed": failing, "before": before, "after": now}

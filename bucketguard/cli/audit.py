@@ -21,8 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the same JSON file as `pulumi preview --policy-pack-config`")
     parser.add_argument("--bucket", action="append", dest="buckets", metavar="NAME",
                         help="audit only this bucket; repeatable, each once (default: every bucket listed)")
-    parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
-    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE")
     parser.add_argument("--fix", action="store_true",
                         help="PutBucketEncryption on each bucket failing a mandatory rule (nothing is written without it)")
     parser.add_argument("--force", action="store_true",
@@ -64,11 +62,12 @@ def run(args: argparse.Namespace) -> int:
         plan_file=args.plan, apply_file=args.apply, max_plan_age_hours=args.max_plan_age,
         show_progress=sys.stderr.isatty(), sarif_file=args.sarif, config_aggregator=args.config_aggregator,
         max_record_age_hours=args.max_record_age_hours, expected_regions=tuple(args.expected_regions or ()),
-        allow_empty=args.allow_empty)
+        allow_empty=args.allow_empty, junit_file=args.junit)
     report_aws_retries("bucketguard audit", args.endpoint_url)
     try:
         result = run_audit(request)
     except Interrupted as interrupted:  # Ctrl-C during the writes: say what was written, exit 130
         return say(interrupted.lines, EXIT_INTERRUPTED)
-    errors = write_result(result, as_json=args.json, sarif=args.sarif)
+    errors = write_result(result, as_json=args.json, sarif=args.sarif, junit=args.junit, color=args.color,
+                          quiet=args.quiet)
     return finish(errors, result.passed, result.nothing_judged)

@@ -53,15 +53,20 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
                         help="JSON config for the pack at the same position; repeatable")
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+def add_output_arguments(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
+    """The report flags; `files`: SARIF results name program files (`--sarif-root`, `--sarif -`)."""
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
-    parser.add_argument("--sarif", type=Path, metavar="FILE", help="also write SARIF 2.1.0 to FILE (-: stdout)")
-    parser.add_argument("--sarif-root", type=Path, metavar="DIR",
-                        help="what SARIF file paths are relative to (default: the git top level)")
+    parser.add_argument("--sarif", type=Path, metavar="FILE",
+                        help="also write SARIF 2.1.0 to FILE" + (" (-: stdout)" if files else ""))
+    if files:
+        parser.add_argument("--sarif-root", type=Path, metavar="DIR",
+                            help="what SARIF file paths are relative to (default: the git top level)")
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the text (auto: on a terminal, unless NO_COLOR is set)")
     parser.add_argument("--junit", type=Path, metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--quiet", "-q", action="store_true", help="print only the verdict line")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="say what is done, step by step, on stderr (standard output is unchanged)")
 
 
 def program_progress(quiet: bool, stream: io.TextIOBase | None = None) -> Callable[[int, bool], None] | None:
@@ -89,11 +94,13 @@ def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-empty", action="store_true",
                         help="pass (exit 0) when the accounts audited hold no bucket at all (default: exit 2, nothing "
                              "judged; an account not audited or no bucket readable is exit 2 even so)")
-    add_aggregator_arguments(parser)
+    add_audit_arguments(parser)
 
 
-def add_aggregator_arguments(parser: argparse.ArgumentParser) -> None:
-    """`bucketguard audit --config-aggregator NAME` and what only goes with it."""
+def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The audit's report flags (its results name buckets, not files), then `--config-aggregator NAME`
+    and what only goes with it."""
+    add_output_arguments(parser, files=False)
     parser.add_argument("--config-aggregator", metavar="NAME",
                         help="read-only: judge the buckets AWS Config recorded in this configuration aggregator "
                              "(every account and region it collects from; --region is the aggregator's region)")
@@ -213,6 +220,17 @@ class _RetryNotice(logging.Handler):
         delay = record.args[0] if isinstance(record.args, tuple) and record.args else 0
         print(f"{self.prog}: {self.endpoint} did not answer or asked to slow down; botocore is retrying "
               f"(next attempt in {float(str(delay)):.1f} s, up to 10 attempts per call)", file=sys.stderr, flush=True)
+
+
+def report_steps(prog: str) -> None:
+    """`--verbose`: what bucketguard's modules log at INFO (each step: the program, the packs, every AWS call),
+    on stderr as `PROG: STEP`; stdout, where the reports go, is untouched."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    logger = logging.getLogger("bucketguard")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
 
 
 def report_aws_retries(prog: str, endpoint: str | None) -> None:

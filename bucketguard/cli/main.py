@@ -10,7 +10,7 @@ from typing import Protocol
 
 from bucketguard import __version__
 from bucketguard.cli import analyze, audit, preview
-from bucketguard.cli.common import check_output_file, run_failsafe
+from bucketguard.cli.common import check_output_file, report_steps, run_failsafe
 from bucketguard.inputs import Broken
 
 
@@ -51,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
 
     def run() -> int:
+        if getattr(args, "verbose", False):
+            report_steps(f"bucketguard {args.command}")
         check_output_file(getattr(args, "sarif", None), "--sarif")
         check_output_file(getattr(args, "junit", None), "--junit")
         try:

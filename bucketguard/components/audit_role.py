@@ -15,6 +15,7 @@ import pulumi_aws as aws
 
 from bucketguard.audit import iam as audit_iam
 from bucketguard.components.encryption import check_arg_names, check_tags
+from bucketguard.partitions import partition_ids
 from bucketguard.settings import SettingsError
 
 DEFAULT_ROLE_NAME = "bucketguard-audit"
@@ -24,7 +25,7 @@ _ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 # External ids: 2-1224 of letters, digits and +=,.@:/- (STS API reference, AssumeRole, ExternalId).
 _EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 # A role or user of the audit account (IAM identifiers, "IAM ARNs"); paths allowed.
-_PRINCIPAL_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov):iam::(\d{12}):(role|user)/[\w+=,.@/-]{1,512}$")
+_PRINCIPAL_ARN = r"^arn:({partitions}):iam::(\d{{12}}):(role|user)/[\w+=,.@/-]{{1,512}}$"  # any partition botocore knows
 
 
 class AuditRoleArgs(TypedDict):
@@ -100,7 +101,7 @@ class AuditRole(pulumi.ComponentResource):
                 "to --external-id), or require_external_id=False to trust the audit account without one")
         principals = _check_strings(where, args, "trusted_principal_arns")
         for arn in principals or ():
-            match = _PRINCIPAL_ARN.fullmatch(arn)
+            match = re.fullmatch(_PRINCIPAL_ARN.format(partitions="|".join(map(re.escape, partition_ids()))), arn)
             if not match:
                 raise SettingsError(f"{where}: trusted_principal_arns: {arn!r} is not a role or user ARN "
                                     "(arn:aws:iam::ACCOUNT:role/NAME)")
@@ -125,7 +126,7 @@ class AuditRole(pulumi.ComponentResource):
         check_tags(where, args.get("tags"))
         super().__init__("bucketguard:index:AuditRole", name, None, opts)
 
-        # The documents' ARNs name the partition of the account the role is created in (aws-cn, aws-us-gov).
+        # The documents' ARNs name the partition of the account the role is created in (aws-cn, aws-eusc, ...).
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
         child = pulumi.ResourceOptions(parent=self)
         self.role = aws.iam.Role(

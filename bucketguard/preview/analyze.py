@@ -5,6 +5,7 @@ AnalyzeStack once with every resource's state outputs; resources pending deletio
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from bucketguard.preview.existing_stack import existing_stack_findings, registra
 from bucketguard.preview.models import AnalyzeRequest, PreviewResult
 from bucketguard.preview.packs import choose_packs
 from bucketguard.pulumi_files.state import StateError, load_state
+
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
 
 def start_packs(pack_dirs: list[Path], project: str, stack: str) -> list[PolicyPackProcess]:
@@ -41,12 +44,15 @@ def analyze_state(request: AnalyzeRequest) -> PreviewResult:
         raise Broken(str(error)) from None
     project, stack = state.project or request.project or "project", state.stack or request.stack or "stack"
     resources = [registration_of(r) for r in state.live()]
+    log.info("state %s: stack %s of project %s, %d resources (pending deletion left out)", request.state, stack,
+             project, len(resources))
 
     diagnostics: list[Diagnostic] = []
     packs = start_packs([choice.folder for choice in chosen], project, stack)
     try:
         for pack, choice in zip(packs, chosen, strict=True):
             pack.configure(choice.config, choice.config_source)
+        log.info("Remediate and Analyze each of %d resources", len(resources))
         for resource in resources:
             for pack in packs:
                 diagnostics.extend(pack.analyze(resource))

@@ -10,6 +10,7 @@ resource with its inputs, and AnalyzeStack once with outputs and dependencies.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -28,6 +29,8 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bucketguard.policy_config import PolicyConfigError, PolicyDescription, ResolvedConfig, resolve_policy_config
 from bucketguard.preview.capture import Registration
+
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
 LEVEL_NAMES = {
     analyzer_pb2.ADVISORY: "advisory",
@@ -165,8 +168,10 @@ class PolicyPackProcess:
             [interpreter, "-u", "-m", "pulumi.policy", "127.0.0.1:0", str(self.pack_dir)],
             cwd=self.pack_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
+        log.info("policy pack %s: starting (%s -m pulumi.policy)", self.pack_dir, interpreter)
         self.port = self._read_port()
         self.start_duration = time.perf_counter() - self.started_at
+        log.info("policy pack %s: started in %.1f s, serving on port %d", self.pack_dir, self.start_duration, self.port)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}", options=_GRPC_OPTIONS)
         self.stub = analyzer_pb2_grpc.AnalyzerStub(self.channel)
         self.info: analyzer_pb2.AnalyzerInfo | None = None
@@ -251,6 +256,8 @@ class PolicyPackProcess:
             name: analyzer_pb2.PolicyConfig(enforcementLevel=LEVELS[level], properties=_struct(props))
             for name, (level, props) in built.items()
         }))
+        log.info("policy pack %s@v%s: configured (%d policies, from %s)", info.name, self.version, len(built),
+                 source if user_config is not None else "their defaults")
         return built
 
     def _diagnostics(self, response: analyzer_pb2.AnalyzeResponse, analyzed: str = "") -> list[Diagnostic]:
@@ -319,7 +326,12 @@ class PolicyPackProcess:
             )
             for r in listed
         ])
-        return self._diagnostics(self.stub.AnalyzeStack(request))
+        log.info("policy pack %s: AnalyzeStack with %d resources", self.info.name if self.info else self.pack_dir,
+                 len(listed))
+        found = self._diagnostics(self.stub.AnalyzeStack(request))
+        log.info("policy pack %s: AnalyzeStack returned %d diagnostics", self.info.name if self.info else self.pack_dir,
+                 len(found))
+        return found
 
     def close(self) -> None:
         if getattr(self, "channel", None) is not None:

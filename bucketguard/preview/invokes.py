@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import RootModel, ValidationError
 
 from bucketguard.inputs import read_json_file
+from bucketguard.partitions import dns_suffix, partition_of_region
 from bucketguard.pulumi_files.secrets import UNDECRYPTED_MARKER
 
 # Every placeholder string the shapes module makes up contains this (keep in step with it).
@@ -81,7 +82,7 @@ class InvokeContext:
 
     @property
     def partition(self) -> str:
-        return partition_of(self.region)
+        return partition_of_region(self.region)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any],
@@ -119,7 +120,8 @@ class InvokeContext:
         made_up = {**({"accountId": self.account_id} if self.account_made_up else {}),
                    **({"region": self.region, "partition": self.partition} if self.region_made_up else {})}
         environment = {CONTEXT_ENV: json.dumps(
-            {"region": self.region, "accountId": self.account_id, "partition": self.partition, "madeUp": made_up})}
+            {"region": self.region, "accountId": self.account_id, "partition": self.partition,
+             "dnsSuffix": dns_suffix(self.partition), "madeUp": made_up})}
         if report_file is not None:
             environment[REPORT_ENV] = str(report_file)
         if reads_file is not None:
@@ -297,18 +299,6 @@ def check_pinned_fields(pinned: Mapping[str, Mapping[str, Any]], source: Path) -
                     "(camelCase, as the provider returns it)")
 
 
-def partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def _dns_suffix(partition: str) -> str:
-    return "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
-
-
 _REGION_NAMES = {
     "us-east-1": "US East (N. Virginia)", "us-east-2": "US East (Ohio)", "us-west-1": "US West (N. California)",
     "us-west-2": "US West (Oregon)", "eu-west-1": "Europe (Ireland)", "eu-west-2": "Europe (London)",
@@ -340,11 +330,11 @@ def _caller_identity(args: Mapping[str, Any], context: InvokeContext) -> dict[st
 def _region(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any]:
     region = _region_arg(args, context)
     return {"name": region, "region": region, "id": region, "description": _REGION_NAMES.get(region, region),
-            "endpoint": f"ec2.{region}.{_dns_suffix(partition_of(region))}"}
+            "endpoint": f"ec2.{region}.{dns_suffix(partition_of_region(region))}"}
 
 
 def _partition(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any]:
-    suffix = _dns_suffix(context.partition)
+    suffix = dns_suffix(context.partition)
     return {"partition": context.partition, "id": context.partition, "dnsSuffix": suffix,
             "reverseDnsPrefix": ".".join(reversed(suffix.split(".")))}
 
@@ -369,7 +359,7 @@ def _kms_alias(args: Mapping[str, Any], context: InvokeContext) -> dict[str, Any
     region = _region_arg({"region": args.get("region")}, context)
     # The key behind an alias cannot be known offline: its id is a placeholder.
     key_id = f"{PLACEHOLDER_MARKER}-key-" + hashlib.sha256(alias.encode()).hexdigest()[:12]
-    prefix = f"arn:{partition_of(region)}:kms:{region}:{context.account_id}"
+    prefix = f"arn:{partition_of_region(region)}:kms:{region}:{context.account_id}"
     return {"name": alias, "id": alias, "arn": f"{prefix}:{alias}", "region": region,
             "targetKeyId": key_id, "targetKeyArn": f"{prefix}:key/{key_id}"}
 
@@ -427,7 +417,7 @@ _KNOWN: dict[str, Callable[[Mapping[str, Any], InvokeContext], dict[str, Any]]] 
     "aws-native:index:getAccountId": lambda args, context: {"accountId": context.account_id},
     "aws-native:index:getRegion": lambda args, context: {"region": context.region},
     "aws-native:index:getPartition": lambda args, context: {"partition": context.partition},
-    "aws-native:index:getUrlSuffix": lambda args, context: {"urlSuffix": _dns_suffix(context.partition)},
+    "aws-native:index:getUrlSuffix": lambda args, context: {"urlSuffix": dns_suffix(context.partition)},
     "aws-native:index:getAzs": _native_azs,
 }
 

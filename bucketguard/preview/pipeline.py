@@ -8,6 +8,7 @@ multi-language components and of the state → the result (printed by `bucketgua
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +37,8 @@ from bucketguard.pulumi_files.project import (
 )
 from bucketguard.pulumi_files.secrets import SecretsError
 from bucketguard.pulumi_files.state import StateError, load_state
+
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
 
 def read_stack_reference_outputs(given: Path | Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
@@ -73,6 +76,8 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
     timings: dict[str, float] = {}  # seconds of each phase, in --json (the report itself is the rest)
     try:
         project = load_project(request.program_dir, request.stack)
+        log.info("project %s, stack %s (runtime %s): %s, stack config from %s", project.name, project.stack,
+                 project.runtime, project.folder, project.stack_file or "no stack file")
         refused = unsupported_runtime(project.folder / "Pulumi.yaml", project.runtime)
         if refused is not None:
             raise Broken(refused)
@@ -103,6 +108,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
         raise Broken(f"{project.folder / 'Pulumi.yaml'}: {error}") from None
     except ProviderError as error:
         raise Broken(str(error)) from None
+    log.info("the program runs with %s", interpreter.python)
     stack_references = read_stack_reference_outputs(request.stack_reference_outputs)
     prior = None
     if request.state is not None:
@@ -112,6 +118,7 @@ def run_preview(request: PreviewRequest) -> PreviewResult:
             raise Broken(str(error)) from None
         region = project.config.get("aws:region")
         prior = Prior(state, provider_region=region if isinstance(region, str) else None)
+        log.info("state %s: %d resources", request.state, len(state.live()))
     chosen = choose_packs(request.packs)
     pack_dirs = [choice.folder for choice in chosen]
 

@@ -8,6 +8,7 @@ follows once the program is done."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import subprocess
@@ -32,6 +33,7 @@ SHIM = Path(__file__).resolve().parent / "shim" / "_bucketguard_program_exec.py"
 RESULT_FD_ENV = "BUCKETGUARD_RESULT_FD"
 ORGANIZATION = "organization"
 _OUTPUT_LINES_IN_ERRORS = 5
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
 
 @dataclass
@@ -228,6 +230,8 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
             )
             os.close(write_fd)
             write_fd = -1
+            log.info("program started: %s (pid %d, in %s), engine at %s", " ".join(command), process.pid,
+                     project.program_dir, server.address)
             assert process.stdout is not None
             timed_out = threading.Event()
 
@@ -276,6 +280,9 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
         # What the engine stops the preview with comes first: the program only saw its RPC fail.
         result.error = f"{project.main}: the engine would stop this preview: {deployment.engine_error}"
     result.timings["program (analysis runs alongside)"] = time.perf_counter() - started
+    log.info("program exited with code %d after %.1f s: %d registrations (%d of them reads)", code,
+             result.timings["program (analysis runs alongside)"], len(result.capture.resources),
+             sum(r.op == "read" for r in result.capture.resources))
     if result.error is not None:
         return result
     message = json.loads(reported.splitlines()[-1]) if reported else {}

@@ -1,6 +1,6 @@
 """What `bucketguard audit` prints and writes: a table of buckets (one account), a summary line per
 account then each account's failing buckets (an organisation), what applying a plan did; or one JSON
-document; and SARIF 2.1.0 (each result carries the bucket's account and region)."""
+document; and SARIF 2.1.0 (each result carries the bucket's account and region) and JUnit XML."""
 
 from __future__ import annotations
 
@@ -13,8 +13,13 @@ from typing import Any
 
 from bucketguard.audit.encryption import describe_rules, holding
 from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, NotCovered, apply_counts, fix_counts
+from bucketguard.inputs import Broken
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run
+from bucketguard.reports.style import PLAIN, Style, wants_color
+
+# The verdict column's and the finding levels' colours (red: fails the run, yellow: advisory).
+VERDICT_COLORS = {"ok": "32", "advisory": "33", "FAIL": "31", "error": "31", "mandatory": "31", "remediate": "31"}
 
 
 def encryption_columns(api_rules: list[dict[str, Any]] | None) -> tuple[str, str, str]:
@@ -58,17 +63,20 @@ def fix_line(report: BucketReport) -> str | None:
     return f"~ {report.name}: {labels.get(status, status)}: {fix['reason']}{key_note(fix)}"
 
 
-def render_table(reports: list[BucketReport], notes: list[str] | None = None) -> str:
+def render_table(reports: list[BucketReport], notes: list[str] | None = None, style: Style = PLAIN) -> str:
     header: tuple[str, ...] = ("bucket", "region", "algorithm", "key", "bucket key", "verdict")
     rows: list[tuple[str, ...]] = [(r.name, r.region or "?", *encryption_columns(r.rules), r.verdict) for r in reports]
     if any(r.record is not None for r in reports):  # --config-aggregator: how old each Config record is
         header = (*header[:5], "record age", header[5])
         rows = [(*row[:5], record_age(r), row[5]) for row, r in zip(rows, reports, strict=True)]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in [header, *rows]]
+    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(row[:-1])) + "  " for row in [header, *rows]]
+    lines = [lines[0] + header[-1], *(line + style(row[-1], VERDICT_COLORS.get(row[-1], "0"))
+                                     for line, row in zip(lines[1:], rows, strict=True))]
     for report in reports:
         for finding in report.findings:
-            lines.append(f"- [{finding.level}] {finding.policy}  ({report.name})")
+            level = style(f"[{finding.level}]", VERDICT_COLORS.get(finding.level, "33"))
+            lines.append(f"- {level} {finding.policy}  ({report.name})")
             lines.extend(f"    {text}" for text in finding.message.splitlines())
         line = fix_line(report)
         if line:
@@ -150,7 +158,7 @@ def account_json(result: AccountResult) -> dict[str, Any]:
                         "errors": sum(r.error is not None for r in result.reports), **fix_counts(result.reports)}}
 
 
-def render_organization(results: list[AccountResult]) -> str:
+def render_organization(results: list[AccountResult], style: Style = PLAIN) -> str:
     """One summary line per account, then each account's failing buckets with their findings."""
     lines = [account_summary(result) for result in results]
     for result in results:
@@ -158,7 +166,7 @@ def render_organization(results: list[AccountResult]) -> str:
         if failing:
             lines.append("")
             lines.append(f"== account {result.account}" + (f" ({result.name})" if result.name else "") + " ==")
-            lines.append(render_table(failing).rstrip("\n").rsplit("\n", 1)[0])
+            lines.append(render_table(failing, style=style).rstrip("\n").rsplit("\n", 1)[0])
     reports = [r for result in results for r in result.reports]
     lines.append("")
     lines.append(f"{len(results)} accounts ({sum(r.error is not None for r in results)} not audited): "
@@ -209,28 +217,46 @@ def audit_json(result: AuditResult) -> dict[str, Any]:
     return document
 
 
-def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None) -> list[str]:
-    """Print the result as `--json` or text, then write `--sarif` if asked (not for an applied plan): what was
-    written is printed first. Returns a line `error: ...` for each output that could not be written."""
+def render_text(result: AuditResult, style: Style = PLAIN) -> str:
+    """The text report; its last line is the verdict (in red when the audit fails, green when it passes)."""
     if result.mode == "apply":
-        sys.stdout.write(json.dumps(apply_json(result), indent=2) + "\n" if as_json else render_apply(result))
-        return [f"error: {e}" for e in result.output_errors]
-    if as_json:
-        sys.stdout.write(json.dumps(audit_json(result), indent=2) + "\n")
+        text = render_apply(result)
     elif result.aggregator is not None:
-        sys.stdout.write(render_aggregator(result))
+        text = render_aggregator(result, style)
     elif result.organization:
-        sys.stdout.write(render_organization(result.accounts))
+        text = render_organization(result.accounts, style)
     else:
-        sys.stdout.write(render_table(result.reports, result.import_notes))
+        text = render_table(result.reports, result.import_notes, style)
+    *body, verdict = text.rstrip("\n").split("\n")
+    return "\n".join([*body, style(verdict, "32" if result.passed else "31")]) + "\n"
+
+
+def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None, junit: Path | None = None,
+                 color: str = "never", quiet: bool = False) -> list[str]:
+    """Print the result as `--json` or text (`--color auto|always|never`; `quiet`: only the verdict line),
+    then write `--sarif` (not for an applied plan) and `--junit` if asked: what was written is printed
+    first. Returns a line `error: ...` for each output that could not be written."""
+    if as_json:
+        document = apply_json(result) if result.mode == "apply" else audit_json(result)
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        text = render_text(result, Style(wants_color(color, sys.stdout)))
+        sys.stdout.write(text.rstrip("\n").rsplit("\n", 1)[-1] + "\n" if quiet else text)
     errors = list(result.output_errors)
-    if sarif is not None:
+    judged = [f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else []  # exit 2 too
+    if sarif is not None and result.mode != "apply":
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None
-            judged = [f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else []
             sarif.write_text(json.dumps(to_sarif(result.reports, gaps, [*judged, *errors]), indent=2) + "\n")
         except OSError as error:
             errors.append(f"--sarif {sarif}: not written: {error}")
+    if junit is not None:
+        from bucketguard.reports.junit import write_audit_junit
+
+        try:
+            write_audit_junit(junit, result, [*judged, *errors])
+        except Broken as error:
+            errors.append(str(error))
     return [f"error: {e}" for e in errors]
 
 
@@ -280,7 +306,7 @@ def not_covered_sarif(gap: NotCovered) -> SarifResult:
                        name, fqn, identity=live_identity(gap.account, gap.region, gap.bucket))
 
 
-def render_aggregator(result: AuditResult) -> str:
+def render_aggregator(result: AuditResult, style: Style = PLAIN) -> str:
     """`--config-aggregator`: each account's buckets (with the age of their records), then what the
     aggregator does not cover, then the counts."""
     coverage = result.aggregator
@@ -291,7 +317,7 @@ def render_aggregator(result: AuditResult) -> str:
     for account in result.accounts:
         lines.append("")
         lines.append(f"== account {account.account} ==")
-        lines.append(render_table(account.reports).rstrip("\n").rsplit("\n", 1)[0])
+        lines.append(render_table(account.reports, style=style).rstrip("\n").rsplit("\n", 1)[0])
         lines.append(account_summary(account))
     if coverage.not_covered:
         lines.append("")

@@ -4,7 +4,6 @@ summary, as `pulumi preview` users know them; or one JSON document; or SARIF 2.1
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -13,18 +12,11 @@ from typing import TYPE_CHECKING, Any
 from bucketguard.inputs import Broken
 from bucketguard.preview.models import PreviewResult
 from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run, write_sarif
+from bucketguard.reports.style import Style, wants_color
 
 if TYPE_CHECKING:
     from bucketguard.preview.analyzer import Diagnostic
     from bucketguard.preview.capture import Registration
-
-
-class _Style:
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def __call__(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
 
 
 def display_type(type_token: str) -> str:
@@ -61,7 +53,7 @@ def _diff_info(resource: Registration) -> str:
 
 
 def render_text(result: PreviewResult, color: bool = False) -> str:
-    style = _Style(color)
+    style = Style(color)
     cap = result.capture
     state = result.state
     if state is not None and state.analyze:
@@ -300,8 +292,7 @@ def write_result(result: PreviewResult, *, as_json: bool, sarif: Path | None, co
     if as_json:
         out.write(json.dumps(to_json(result), indent=2) + "\n")
     else:
-        text = render_text(result, color == "always" or (color == "auto" and out.isatty()
-                                                         and not os.environ.get("NO_COLOR")))
+        text = render_text(result, wants_color(color, out))
         text = text.rstrip("\n").splitlines()[-1] + "\n" if quiet else text
         out.write(text if _shows(out, "✅❌⚠└├│─") else text.translate(_ASCII))
     for reason in result.unverifiable:

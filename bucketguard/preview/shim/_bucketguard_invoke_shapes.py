@@ -45,11 +45,14 @@ _report: Callable[[str, list[str]], None] | None = None
 class InvokeContext:
     """What placeholders must agree with: the stack's region, account and partition."""
 
-    def __init__(self, region: str = "us-east-1", account_id: str = "999999999999", partition: str = "",
-                 made_up: dict[str, str] | None = None) -> None:
+    def __init__(self, region: str = "us-east-1", account_id: str = "999999999999", partition: str = "aws",
+                 made_up: dict[str, str] | None = None, dns_suffix: str = "amazonaws.com") -> None:
+        # The partition and its DNS suffix come from bucketguard (botocore's partition data), which
+        # always sends them: this interpreter may have no botocore.
         self.region = region
         self.account_id = account_id
-        self.partition = partition or _partition_of(region)
+        self.partition = partition
+        self.dns_suffix = dns_suffix
         # Which of them bucketguard made up (not from the stack's config nor pinned):
         # {"accountId": ..., "region": ..., "partition": ...}
         self.made_up = dict(made_up or {})
@@ -67,8 +70,9 @@ class InvokeContext:
         except ValueError:
             config = {}
         region = given.get("region") or config.get("aws:region") or config.get("aws-native:region") or "us-east-1"
-        return cls(str(region), str(given.get("accountId") or "999999999999"), str(given.get("partition") or ""),
-                   {str(k): str(v) for k, v in (given.get("madeUp") or {}).items()})
+        return cls(str(region), str(given.get("accountId") or "999999999999"), str(given.get("partition") or "aws"),
+                   {str(k): str(v) for k, v in (given.get("madeUp") or {}).items()},
+                   str(given.get("dnsSuffix") or "amazonaws.com"))
 
 
 def _marker() -> Any:
@@ -114,14 +118,6 @@ def mark_made_up_fields(instance: Any, cls: type, token: str, context: InvokeCon
                                                for v in current])
         elif is_output_type(type(current)):
             mark_made_up_fields(current, type(current), token, context, depth + 1)
-
-
-def _partition_of(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
 
 
 # ---------------------------------------------------------------- reading a result type
@@ -215,7 +211,7 @@ def placeholder_string(field: str, token: str, context: InvokeContext) -> str:
     if name.endswith(("url", "endpoint")):
         return f"https://{PLACEHOLDER_MARKER}.invalid"
     if name.endswith("dns_suffix"):
-        return "amazonaws.com.cn" if context.partition == "aws-cn" else "amazonaws.com"
+        return context.dns_suffix
     return f"{PLACEHOLDER_MARKER}-{name.replace('_', '-')}"
 
 
