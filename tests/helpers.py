@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -58,22 +59,28 @@ def rule_of(configuration_inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_a_terminal(args: list[str], env: Mapping[str, str] | None = None, cwd: Path | None = None,
-                  timeout: float = 600) -> tuple[int, str, str]:
-    """`python -m bucketguard ARGS` with stderr on a pseudo-terminal, as a user at a shell runs it:
-    (exit code, stdout, what the terminal showed)."""
+                  terminal: str = "stderr", timeout: float = 600) -> tuple[int, str, str]:
+    """`python -m bucketguard ARGS` with its stderr (or stdout) on a pseudo-terminal, as a user at a shell
+    runs it: (exit code, the other stream, what the terminal showed, with its line ends as \\n)."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "bucketguard", *args], stdout=subprocess.PIPE, stderr=follower,
-                               text=True, env=None if env is None else dict(env), cwd=cwd)
+    streams = {"stdout": follower, "stderr": subprocess.PIPE} if terminal == "stdout" else {
+        "stdout": subprocess.PIPE, "stderr": follower}
+    process = subprocess.Popen([sys.executable, "-m", "bucketguard", *args], text=True, cwd=cwd,
+                               env=None if env is None else dict(env), **streams)  # type: ignore[call-overload]
     os.close(follower)
     shown = b""
     while True:
+        ready, _, _ = select.select([leader], [], [], timeout)
+        if not ready:
+            process.kill()
+            raise AssertionError(f"nothing on the terminal for {timeout:g} s")
         try:
             chunk = os.read(leader, 4096)
-        except OSError:  # the pseudo-terminal closes when the command ends
+        except OSError:  # EIO: the command closed the terminal
             break
         if not chunk:
             break
         shown += chunk
     os.close(leader)
-    stdout, _ = process.communicate(timeout=timeout)
-    return process.returncode, stdout, shown.decode(errors="replace")
+    other, _ = process.communicate(timeout=timeout)
+    return process.returncode, other, shown.decode(errors="replace").replace("\r\n", "\n")

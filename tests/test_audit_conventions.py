@@ -4,10 +4,6 @@
 from __future__ import annotations
 
 import os
-import pty
-import select
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -15,7 +11,7 @@ from typing import Any
 import pytest
 from audit_server import CREDENTIALS, DEFAULT_ACCOUNT, create_key, encrypt, reset, state
 from audit_server import run_audit as audit
-from helpers import ROOT
+from helpers import ROOT, on_a_terminal
 
 pytestmark = pytest.mark.slow
 SUMMARY = "2 buckets: 1 failing a mandatory rule, 1 with advisories, 0 unreadable, 0 fixed\n"
@@ -72,39 +68,22 @@ def test_quiet_prints_only_the_verdict_line(endpoint: str, two_buckets: None) ->
     assert (quiet_code, quiet) == (code, SUMMARY) == (1, SUMMARY)
 
 
-def on_a_terminal(endpoint: str, *args: str, env: dict[str, str]) -> str:
+def audit_on_a_terminal(endpoint: str, *args: str, env: dict[str, str]) -> str:
     """`bucketguard audit ARGS` with its stdout on a pseudo-terminal: what it printed there."""
-    controller, terminal = pty.openpty()
     environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "NO_COLOR"},
                    **CREDENTIALS, **env}
-    process = subprocess.Popen([sys.executable, "-m", "bucketguard", "audit", "--endpoint-url", endpoint, *args],
-                               stdout=terminal, stderr=subprocess.DEVNULL, env=environment,
-                               cwd=ROOT / "tests" / "programs" / "bare-bucket")
-    os.close(terminal)
-    chunks = []
-    while True:
-        ready, _, _ = select.select([controller], [], [], 120)
-        if not ready:
-            process.kill()
-            raise AssertionError("no output on the terminal for 120 s")
-        try:
-            chunk = os.read(controller, 4096)
-        except OSError:  # EIO: the process closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    process.wait(timeout=60)
-    os.close(controller)
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    _, _, shown = on_a_terminal(["audit", "--endpoint-url", endpoint, *args], env=environment, terminal="stdout",
+                                cwd=ROOT / "tests" / "programs" / "bare-bucket", timeout=120)
+    return shown
 
 
 def test_colour_on_a_terminal_unless_no_color_or_never(endpoint: str, two_buckets: None) -> None:
-    coloured = on_a_terminal(endpoint, env={})
+    coloured = audit_on_a_terminal(endpoint, env={})
     assert RED_FAIL in coloured and "\033[33madvisory\033[0m" in coloured
     assert f"\033[31m{SUMMARY.rstrip()}\033[0m" in coloured  # the verdict line: red, the audit fails
-    for args, env in (((), {"NO_COLOR": "1"}), (("--color", "never"), {})):
-        plain = on_a_terminal(endpoint, *args, env=env)
+    # rich decides: NO_COLOR, and a terminal that shows no colour (TERM=dumb)
+    for args, env in (((), {"NO_COLOR": "1"}), (("--color", "never"), {}), ((), {"TERM": "dumb"})):
+        plain = audit_on_a_terminal(endpoint, *args, env=env)
         assert "\033[" not in plain and "FAIL" in plain and plain.endswith(SUMMARY)
     _, piped, _ = audit(endpoint)  # auto, not a terminal: no colour
     assert "\033[" not in piped

@@ -281,3 +281,16 @@ def test_a_program_without_resources_passes_unless_resources_are_required(tmp_pa
     passing = empty_program(tmp_path / "one", "import pulumi\n\npulumi.ComponentResource('acme:index:Thing', 'thing')\n")
     result = preview(passing, "--require-resources")
     assert result.returncode == 0, result.stderr
+
+
+def test_colour_is_rich_s_decision_on_a_terminal_and_forced_by_always() -> None:
+    """Issue 23: the verdict in red on a terminal; none with NO_COLOR or TERM=dumb; `--color always` forces it."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_") and k not in ("NO_COLOR", "TERM")}
+    red = "\033[31mFAILED\033[0m"
+    _, _, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket")], env=base, terminal="stdout")
+    assert shown.rstrip().endswith(f"Policy violations: 1 mandatory, 0 advisory: {red}")
+    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}):
+        _, _, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket")], env={**base, **env}, terminal="stdout")
+        assert "\033[" not in shown and shown.rstrip().endswith("advisory: FAILED")
+    forced = preview(PROGRAMS / "bare-bucket", "--color", "always")
+    assert forced.stdout.rstrip().endswith(red)

@@ -36,10 +36,10 @@ def _children(resources: list[Registration]) -> dict[str | None, list[Registrati
     return children
 
 
-# How `pulumi preview` marks each step: symbol, word, ANSI color.
+# How `pulumi preview` marks each step: symbol, word, colour.
 _STEPS = {
-    "create": ("+", "create", "32"), "update": ("~", "update", "33"), "replace": ("+-", "replace", "35"),
-    "delete": ("-", "delete", "31"), "read": (">", "read", "36"), "same": (" ", "", "0"),
+    "create": ("+", "create", "green"), "update": ("~", "update", "yellow"), "replace": ("+-", "replace", "magenta"),
+    "delete": ("-", "delete", "red"), "read": (">", "read", "cyan"), "same": (" ", "", "none"),
 }
 
 
@@ -85,9 +85,9 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
     columns = "" if state is not None and state.analyze else f"{'Plan':<{plan_width}}Info"
     lines.append(f"     {'Type':<{width}}{'Name':<{name_width}}{columns}".rstrip())
     for type_text, name, op, info in rows:
-        symbol, word, code = _STEPS[op]
-        lines.append((f" {style(f'{symbol:<2}', code)}  {type_text:<{width}}{name:<{name_width}}"
-                      f"{style(f'{word:<{plan_width}}', code)}{info}").rstrip())
+        symbol, word, colour = _STEPS[op]
+        lines.append((f" {style(f'{symbol:<2}', colour)}  {type_text:<{width}}{name:<{name_width}}"
+                      f"{style(f'{word:<{plan_width}}', colour)}{info}").rstrip())
     lines.append("")
 
     if cap.logs or cap.output:
@@ -99,7 +99,7 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
         for severity, message in cap.logs:
             label = {"warning": "warning", "error": "error", "info": "", "debug": "debug"}.get(severity, severity)
             for text in message.splitlines() or [""]:
-                lines.append(f"    {style(label + ': ', '33' if label == 'warning' else '31') if label else ''}{text}")
+                lines.append(f"    {style(label + ': ', 'yellow' if label == 'warning' else 'red') if label else ''}{text}")
         lines.extend(f"    {text}" for text in cap.output)
         lines.append("")
 
@@ -108,12 +108,12 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
     for pack_name, version, _ in result.packs:
         mine = [d for d in result.diagnostics if d.pack == pack_name]
         failed = any(d.level in ("mandatory", "remediate") for d in mine)
-        mark = style("❌", "31") if failed else (style("⚠", "33") if mine else style("✅", "32"))
+        mark = style("❌", "red") if failed else (style("⚠", "yellow") if mine else style("✅", "green"))
         lines.append(f"    {mark} {pack_name}@v{version}")
         for diagnostic in sorted(mine, key=lambda d: (d.level != "mandatory", d.policy, d.urn)):
             resource = by_urn.get(diagnostic.urn)
             where = f"  ({display_type(resource.type)}: {resource.name})" if resource else ""  # diff.go policyResourceClause
-            level = style(f"[{diagnostic.level}]", "31" if diagnostic.level == "mandatory" else "33")
+            level = style(f"[{diagnostic.level}]", "red" if diagnostic.level == "mandatory" else "yellow")
             lines.append(f"        - {level}  {diagnostic.policy}{where}")
             for text in diagnostic.message.splitlines():
                 lines.append(f"          {text}")
@@ -146,22 +146,22 @@ def render_text(result: PreviewResult, color: bool = False) -> str:
     if state is not None and state.analyze:
         lines.append(f"    {len(cap.resources)} in the state ({custom} cloud resources)")
     elif state is None:
-        lines.append(f"    {style('+', '32')} {len(cap.resources)} to create ({custom} cloud resources)")
+        lines.append(f"    {style('+', 'green')} {len(cap.resources)} to create ({custom} cloud resources)")
     else:
         counts = plan_counts(result)
         for op, label in (("create", "to create"), ("update", "to update"), ("delete", "to delete"),
                           ("replace", "to replace")):
             if counts[op]:
-                symbol, _, code = _STEPS[op]
-                lines.append(f"    {style(symbol, code)}{' ' if len(symbol) == 1 else ''}{counts[op]} {label}")
+                symbol, _, colour = _STEPS[op]
+                lines.append(f"    {style(symbol, colour)}{' ' if len(symbol) == 1 else ''}{counts[op]} {label}")
         changes = sum(counts[op] for op in ("create", "update", "delete", "replace"))
         lines.append(f"    {changes} change{'s' if changes != 1 else ''}. {counts['same']} unchanged")
     if result.unverifiable:
         lines.append("Unverifiable offline (pin these, or run `pulumi preview --policy-pack`):")
         lines.extend(f"    * {reason}" for reason in result.unverifiable)
-    verdict = (style("UNVERIFIABLE", "31") if result.unverifiable
-               else style("FAILED", "31") if result.mandatory
-               else style("NOTHING JUDGED", "31") if result.nothing_judged else style("passed", "32"))
+    verdict = (style("UNVERIFIABLE", "red") if result.unverifiable
+               else style("FAILED", "red") if result.mandatory
+               else style("NOTHING JUDGED", "red") if result.nothing_judged else style("passed", "green"))
     lines.append(f"Policy violations: {len(result.mandatory)} mandatory, {len(result.advisory)} advisory: {verdict}")
     return "\n".join(lines) + "\n"
 

@@ -1,27 +1,43 @@
-"""Colour for the text reports: ANSI codes under `--color always`, or under `auto` on a terminal unless
-`NO_COLOR` is set (no-color.org)."""
+"""Colour for the text reports, through rich: under `--color always`, or under `auto` when rich finds a
+terminal that takes colour (it honours `NO_COLOR` (no-color.org), `FORCE_COLOR` and `TERM=dumb`)."""
 
 from __future__ import annotations
 
-import os
+from functools import cache
 from typing import Any
 
 
 def wants_color(choice: str, stream: Any) -> bool:
     """`--color auto|always|never` for text written to `stream`."""
     if choice == "auto":
-        return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
+        from rich.console import Console
+
+        console = Console(file=stream)
+        return console.is_terminal and not console.no_color and console.color_system is not None
     return choice == "always"
 
 
+@cache
+def _rendered(style: str) -> tuple[str, str]:
+    """The ANSI codes rich writes before and after a text of `style` ("red", "bold yellow", "none")."""
+    from rich.color import ColorSystem
+    from rich.style import Style as RichStyle
+
+    before, _, after = RichStyle.parse(style).render("\0", color_system=ColorSystem.STANDARD).partition("\0")
+    return before, after
+
+
 class Style:
-    """`style(text, "31")`: `text` in that ANSI colour, or as it is when colour is off."""
+    """`style(text, "red")`: `text` in that colour (a rich style), or as it is when colour is off."""
 
     def __init__(self, color: bool) -> None:
         self.color = color
 
-    def __call__(self, text: str, code: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.color else text
+    def __call__(self, text: str, style: str) -> str:
+        if not self.color:
+            return text
+        before, after = _rendered(style)
+        return f"{before}{text}{after}"
 
 
 PLAIN = Style(False)
