@@ -34,6 +34,8 @@ def test_default_trust_needs_a_checked_major_version() -> None:
     assert trusted_by_default("awsx:ec2:Vpc", "3.0.0")
     assert not trusted_by_default("awsx:ec2:Vpc", "4.0.0")  # source not read for that major
     assert not trusted_by_default("awsx:ec2:Vpc", "")  # no version: cannot say which source
+    assert trusted_by_default("awsx:ec2:Vpc", "v2.21.1") and trusted_by_default("awsx:ec2:Vpc", "3.0.0-alpha.1")
+    assert not trusted_by_default("awsx:ec2:Vpc", "2.x")  # not a version: which source is unknown
     assert not trusted_by_default("awsx:cloudtrail:Trail", "2.21.1")  # creates an aws.s3.Bucket
     assert trusted_by_default("synced-folder:index:S3BucketFolder", "0.12.4")
 

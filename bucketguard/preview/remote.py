@@ -100,8 +100,13 @@ def check_component_type(type_token: str, where: str) -> None:
 
 
 def _major(version: str) -> int | None:
-    head = version.lstrip("v").split(".", 1)[0]
-    return int(head) if head.isdigit() else None
+    """The major version of a provider's version (`v2.21.1`, `3.0.0-alpha.1`), None when it is no version."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version).major
+    except InvalidVersion:
+        return None
 
 
 def trusted_by_default(type_token: str, version: str) -> bool:
