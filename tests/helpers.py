@@ -84,3 +84,12 @@ def on_a_terminal(args: list[str], env: Mapping[str, str] | None = None, cwd: Pa
     os.close(leader)
     other, _ = process.communicate(timeout=timeout)
     return process.returncode, other, shown.decode(errors="replace").replace("\r\n", "\n")
+
+
+def python_folder(folder: Path, manifest: str, head: str, main: str, tail: str = "") -> Path:
+    """A Pulumi folder of the Python runtime in this repository's .venv: `manifest` (Pulumi.yaml,
+    PulumiPolicy.yaml) made of `head`, the runtime and `tail`, and `main` as its __main__.py."""
+    folder.mkdir()
+    (folder / manifest).write_text(f"{head}runtime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n{tail}")
+    (folder / "__main__.py").write_text(main)
+    return folder

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from helpers import ROOT, on_a_terminal
+from helpers import ROOT, on_a_terminal, python_folder
 
 from bucketguard import __version__
 
@@ -253,11 +253,7 @@ def test_a_preview_on_a_terminal_shows_the_resources_registered_so_far() -> None
 
 
 def empty_program(folder: Path, code: str) -> Path:
-    folder.mkdir()
-    (folder / "Pulumi.yaml").write_text(
-        f"name: empty\nruntime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\n")
-    (folder / "__main__.py").write_text(code)
-    return folder
+    return python_folder(folder, "Pulumi.yaml", "name: empty\n", code)
 
 
 def test_a_program_without_resources_passes_unless_resources_are_required(tmp_path: Path) -> None:

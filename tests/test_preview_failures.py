@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, python_folder
 
 pytestmark = pytest.mark.protocol
 PROGRAMS = ROOT / "tests" / "programs"
@@ -22,11 +22,7 @@ def preview(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 
 def make_pack(folder: Path, main: str) -> Path:
-    folder.mkdir()
-    (folder / "PulumiPolicy.yaml").write_text(
-        f"runtime:\n  name: python\n  options:\n    virtualenv: {ROOT / '.venv'}\nversion: 0.0.1\n")
-    (folder / "__main__.py").write_text(main)
-    return folder
+    return python_folder(folder, "PulumiPolicy.yaml", "", main, tail="version: 0.0.1\n")
 
 
 def test_a_pack_that_crashes_at_start_exits_2_with_its_last_error_line(tmp_path: Path) -> None:
