@@ -102,6 +102,18 @@ def test_every_json_document_of_the_audit_carries_its_schema_version(endpoint: s
         "KMSMasterKeyID"] == KEY_A
 
 
+def test_sarif_to_standard_output_moves_the_report_to_stderr(endpoint: str, s3: Any) -> None:
+    """`--sarif -` (issue 23): SARIF on stdout for a pipe to an uploader, the table or --json on stderr."""
+    encrypt(s3, "none", None)
+    code, out, err = audit(endpoint, "--sarif", "-")
+    (result,) = json.loads(out)["runs"][0]["results"]
+    assert code == 1 and result["ruleId"] == "s3-bucket-encryption-declared"
+    assert "FAIL" in err and "1 buckets: 1 failing a mandatory rule" in err
+    code, out, err = audit(endpoint, "--sarif", "-", "--json")
+    assert code == 1 and out["version"] == "2.1.0"  # the helper parses stdout when --json is given
+    assert json.loads(err[err.index("{"):])["buckets"][0]["verdict"] == "FAIL"
+
+
 def test_nothing_is_written_without_fix(endpoint: str, s3: Any) -> None:
     encrypt(s3, "none", None)
     audit(endpoint, "--json")

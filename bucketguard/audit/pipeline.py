@@ -167,7 +167,7 @@ def check_request(request: AuditRequest) -> None:
     if request.apply_file is not None:
         outputs.append(("--apply (its journal)", journal_path(request.apply_file)))
     for flag, path in outputs:
-        if path is not None:
+        if path is not None and not (flag == "--sarif" and str(path) == "-"):  # -: standard output
             check_output(flag, path)
 
 

@@ -54,10 +54,10 @@ def add_pack_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_output_arguments(parser: argparse.ArgumentParser, *, files: bool = True) -> None:
-    """The report flags; `files`: SARIF results name program files (`--sarif-root`, `--sarif -`)."""
+    """The report flags; `files`: SARIF results name program files (`--sarif-root`)."""
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     parser.add_argument("--sarif", type=Path, metavar="FILE",
-                        help="also write SARIF 2.1.0 to FILE" + (" (-: stdout)" if files else ""))
+                        help="also write SARIF 2.1.0 to FILE (-: stdout, and the report goes to stderr)")
     if files:
         parser.add_argument("--sarif-root", type=Path, metavar="DIR",
                             help="what SARIF file paths are relative to (default: the git top level)")

@@ -15,7 +15,7 @@ from bucketguard.audit.encryption import describe_rules, holding
 from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, NotCovered, apply_counts, fix_counts
 from bucketguard.inputs import Broken
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
-from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run
+from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run, write_sarif
 from bucketguard.reports.style import PLAIN, Style, wants_color
 
 # The verdict column's and the finding levels' colours (red: fails the run, yellow: advisory).
@@ -238,20 +238,21 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None, juni
     """Print the result as `--json` or text (`--color auto|always|never`; `quiet`: only the verdict line),
     then write `--sarif` (not for an applied plan) and `--junit` if asked: what was written is printed
     first. Returns a line `error: ...` for each output that could not be written."""
+    out = sys.stderr if sarif is not None and str(sarif) == "-" else sys.stdout  # `--sarif -` takes stdout
     if as_json:
         document = apply_json(result) if result.mode == "apply" else audit_json(result)
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        out.write(json.dumps(document, indent=2) + "\n")
     else:
-        text = render_text(result, Style(wants_color(color, sys.stdout)))
-        sys.stdout.write(text.rstrip("\n").rsplit("\n", 1)[-1] + "\n" if quiet else text)
+        text = render_text(result, Style(wants_color(color, out)))
+        out.write(text.rstrip("\n").rsplit("\n", 1)[-1] + "\n" if quiet else text)
     errors = list(result.output_errors)
     judged = [f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else []  # exit 2 too
     if sarif is not None and result.mode != "apply":
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None
-            sarif.write_text(json.dumps(to_sarif(result.reports, gaps, [*judged, *errors]), indent=2) + "\n")
-        except OSError as error:
-            errors.append(f"--sarif {sarif}: not written: {error}")
+            write_sarif(sarif, to_sarif(result.reports, gaps, [*judged, *errors]))
+        except Broken as error:
+            errors.append(str(error))
     if junit is not None:
         from bucketguard.reports.junit import write_audit_junit
 
