@@ -107,6 +107,16 @@ def test_a_key_of_another_region_is_never_written(front: FaultyS3, s3: Any) -> N
     assert state(s3, "east") == "ServerSideEncryptionConfigurationNotFoundError"
 
 
+def test_a_legacy_eu_location_is_eu_west_1(endpoint: str, front: FaultyS3, s3: Any,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24.8, as the audit: GetBucketLocation's `EU` is eu-west-1, so an eu-west-1 key is that region's."""
+    encrypt(s3, "legacy", None)
+    with FaultyS3(endpoint, locations={"legacy": "EU"}) as legacy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", legacy.url)
+        assert fix("legacy", KmsKeyId=KEY_WEST)["status"] == "fixed"
+        assert legacy.written_rule("legacy")["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"] == KEY_WEST
+
+
 def test_never_lowers_an_algorithm(front: FaultyS3, s3: Any) -> None:
     encrypt(s3, "dsse-bad", "aws:kms:dsse", "not-a-key")
     config = {"s3-kms-key-allowed": {"allowStackKeys": False}}

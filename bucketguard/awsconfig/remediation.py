@@ -155,7 +155,8 @@ def handler(events: Mapping[str, Any], context: object) -> dict[str, Any]:
 
     partition = ArnParser().parse_arn(identity["Arn"])["partition"]
     s3 = boto3.client("s3")
-    region = s3.get_bucket_location(Bucket=bucket, ExpectedBucketOwner=account).get("LocationConstraint") or "us-east-1"
+    region = rules.region_of_location(s3.get_bucket_location(Bucket=bucket, ExpectedBucketOwner=account)
+                                      .get("LocationConstraint"))  # legacy `EU` is eu-west-1, empty us-east-1
     s3 = boto3.client("s3", region_name=region)
     before = read_rules(s3, bucket, account)
     failing = failing_policies(before, policies, account, region, partition)
