@@ -14,6 +14,12 @@ class Broken(Exception):
     setting, the problem and the fix (the command line prints it and exits 2)."""
 
 
+def nothing_judged_lines(reason: str | None) -> list[str]:
+    """The line a run that judged nothing (`reason`: why; None: it judged something) reports on stderr and as
+    its SARIF and JUnit error: it neither passes nor fails (exit 2)."""
+    return [] if reason is None else [f"nothing judged: {reason}"]
+
+
 def read_json_file(path: Path, what: str, error: type[Exception] = Broken) -> Any:
     """The JSON document in `path`; `error` naming the file when it is missing, unreadable or not JSON."""
     try:

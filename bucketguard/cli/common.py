@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bucketguard.inputs import Broken as Broken  # re-exported: commands raise it
+from bucketguard.inputs import nothing_judged_lines
 from bucketguard.preview.models import PolicyPack
 
 EXIT_OK, EXIT_VIOLATION, EXIT_BROKEN = 0, 1, 2
@@ -35,7 +36,7 @@ def finish(errors: list[str], passed: bool, nothing_judged: str | None = None, *
     if errors:
         return say(errors, EXIT_BROKEN)
     if nothing_judged is not None:
-        return say([f"nothing judged: {nothing_judged}"], EXIT_BROKEN)
+        return say(nothing_judged_lines(nothing_judged), EXIT_BROKEN)
     return exit_code(passed, unverifiable=unverifiable)
 
 
@@ -81,6 +82,8 @@ def program_progress(quiet: bool, stream: io.TextIOBase | None = None) -> Callab
                   + (", the program has ended\n" if ended else ""))
         out.flush()
     return show
+
+
 def add_scope_arguments(parser: argparse.ArgumentParser) -> None:
     """`bucketguard audit`: which accounts (`--organization`, `--config-aggregator` and what goes with each), and
     whether none of them holding a bucket is fine."""

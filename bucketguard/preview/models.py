@@ -97,16 +97,3 @@ class PreviewResult:
     def passed(self) -> bool:
         return not self.mandatory and not self.unverifiable and self.nothing_judged is None
 
-
-# Registered by the engine or the SDK for every program, and creating nothing in the cloud themselves.
-STACK_TYPE = "pulumi:pulumi:Stack"
-PROVIDER_TYPE_PREFIX = "pulumi:providers:"
-
-
-def registers_nothing(capture: Capture) -> str | None:
-    """Why a program's registrations give a preview nothing to judge (none besides the stack and
-    providers), or None."""
-    if any(r.type != STACK_TYPE and not r.type.startswith(PROVIDER_TYPE_PREFIX) for r in capture.resources):
-        return None
-    return ("the program registered no resource (besides the stack and its providers), and --require-resources "
-            "asks for at least one; check the stack and its config, or drop --require-resources")

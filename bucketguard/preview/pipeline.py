@@ -18,11 +18,13 @@ from typing import Any
 from bucketguard.inputs import Broken, read_json_file
 from bucketguard.preview import invokes, remote
 from bucketguard.preview.analyzer import PackError, PolicyPackProcess
+from bucketguard.preview.capture import Capture
 from bucketguard.preview.construct import ComponentProviders, ProviderError
 from bucketguard.preview.existing_stack import existing_stack_findings
 from bucketguard.preview.interpreter import InterpreterError, ProgramInterpreter, find_interpreter
 from bucketguard.preview.languages import unsupported_runtime
-from bucketguard.preview.models import PreviewRequest, PreviewResult, registers_nothing
+from bucketguard.preview.models import PreviewRequest, PreviewResult
+from bucketguard.preview.monitor import PROVIDER_PREFIX, STACK_TYPE
 from bucketguard.preview.nodejs import NodeError, NodeRuntime, find_node
 from bucketguard.preview.packs import choose_packs
 from bucketguard.preview.session import run_program_streaming
@@ -39,6 +41,15 @@ from bucketguard.pulumi_files.secrets import SecretsError
 from bucketguard.pulumi_files.state import StateError, load_state
 
 log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
+
+
+def registers_nothing(capture: Capture) -> str | None:
+    """Why a program's registrations give a preview nothing to judge (none besides the stack and its
+    providers, which the engine registers for every program and which create nothing), or None."""
+    if any(r.type != STACK_TYPE and not r.type.startswith(PROVIDER_PREFIX) for r in capture.resources):
+        return None
+    return ("the program registered no resource (besides the stack and its providers), and --require-resources "
+            "asks for at least one; check the stack and its config, or drop --require-resources")
 
 
 def read_stack_reference_outputs(given: Path | Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from bucketguard.audit.encryption import describe_rules, holding
 from bucketguard.audit.models import AccountResult, AuditResult, BucketReport, NotCovered, apply_counts, fix_counts
-from bucketguard.inputs import Broken
+from bucketguard.inputs import Broken, nothing_judged_lines
 from bucketguard.policies.catalog import PACK_NAME, POLICIES
 from bucketguard.reports.sarif import SarifResult, SarifRuleMeta, sarif_log, sarif_run, write_sarif
 from bucketguard.reports.style import PLAIN, Style, wants_color
@@ -246,7 +246,7 @@ def write_result(result: AuditResult, *, as_json: bool, sarif: Path | None, juni
         text = render_text(result, Style(wants_color(color, out)))
         out.write(text.rstrip("\n").rsplit("\n", 1)[-1] + "\n" if quiet else text)
     errors = list(result.output_errors)
-    judged = [f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else []  # exit 2 too
+    judged = nothing_judged_lines(result.nothing_judged)  # exit 2 too
     if sarif is not None and result.mode != "apply":
         try:
             gaps = result.aggregator.not_covered if result.aggregator is not None else None

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bucketguard.audit.models import MANDATORY_LEVELS, UNSETTLED, AccountResult, AuditResult, BucketReport
-from bucketguard.inputs import Broken
+from bucketguard.inputs import Broken, nothing_judged_lines
 from bucketguard.preview.models import PreviewResult
 
 
@@ -42,7 +42,7 @@ def preview_junit(result: PreviewResult) -> ET.Element:
         suite.set("tests", str(len(policies)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
-    errors = [*result.unverifiable, *([f"nothing judged: {result.nothing_judged}"] if result.nothing_judged else [])]
+    errors = [*result.unverifiable, *nothing_judged_lines(result.nothing_judged)]
     if errors:
         root.append(_error_suite(errors))
     return root

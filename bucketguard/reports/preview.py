@@ -9,7 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bucketguard.inputs import Broken
+from bucketguard.inputs import Broken, nothing_judged_lines
 from bucketguard.preview.models import PreviewResult
 from bucketguard.reports.sarif import SarifResult, sarif_log, sarif_run, write_sarif
 from bucketguard.reports.style import Style, wants_color
@@ -258,8 +258,7 @@ def to_sarif(result: PreviewResult, root: Path) -> dict[str, Any]:
         return SarifResult(d.policy, d.level, d.message, resource.name if resource else d.urn, d.urn, uri, line)
     return sarif_log([
         sarif_run(pack_name, version, policies, [located(d) for d in result.diagnostics if d.pack == pack_name],
-                  errors=[*result.unverifiable, *([f"nothing judged: {result.nothing_judged}"]
-                                                  if result.nothing_judged else [])])
+                  errors=[*result.unverifiable, *nothing_judged_lines(result.nothing_judged)])
         for pack_name, version, policies in result.packs
     ])
 
