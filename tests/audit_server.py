@@ -140,10 +140,17 @@ def state(s3: Any, bucket: str) -> Any:
         return error.response["Error"]["Code"]
 
 
+def audit_environment(env: dict[str, str] | None = None, *, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """The environment of a `bucketguard audit` the tests start: no AWS_* of this machine, moto's test
+    credentials, then `env`; without the variables named in `drop`."""
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in drop}
+    return {**kept, **CREDENTIALS, **(env or {})}
+
+
 def run_audit(endpoint: str, *args: str | Path, cwd: Path | None = None,
               env: dict[str, str] | None = None) -> tuple[int, Any, str]:
     """`bucketguard audit --endpoint-url ENDPOINT ARGS` in a fresh process: (exit code, stdout or its JSON, stderr)."""
-    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS, **(env or {})}
+    environment = audit_environment(env)
     done = subprocess.run([sys.executable, "-m", "bucketguard", "audit", "--endpoint-url", endpoint,
                            *map(str, args)], capture_output=True, text=True, env=environment, timeout=600,
                           cwd=cwd or ROOT / "tests" / "programs" / "bare-bucket")

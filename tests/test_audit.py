@@ -4,12 +4,11 @@ stopped here (no in-process patching), driven through the command line."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import CREDENTIALS, FaultyS3, create_key, encrypt, state
+from audit_server import FaultyS3, audit_environment, create_key, encrypt, state
 from audit_server import run_audit as audit
 from helpers import ROOT, on_a_terminal
 
@@ -305,7 +304,7 @@ def test_an_audit_of_many_buckets_on_a_terminal_shows_its_progress_bar(endpoint:
     """More than 20 buckets: the account's bar (rich, as an organisation's) on stderr; stdout is unchanged."""
     for i in range(25):
         s3.create_bucket(Bucket=f"many-{i:02d}")
-    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS}
+    environment = audit_environment()
     code, stdout, shown = on_a_terminal(["audit", "--endpoint-url", endpoint, "--json"], env=environment,
                                         cwd=ROOT / "tests" / "programs" / "bare-bucket")
     assert code == 1 and len(json.loads(stdout)["buckets"]) == 25

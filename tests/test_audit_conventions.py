@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import CREDENTIALS, DEFAULT_ACCOUNT, create_key, encrypt, reset, state
+from audit_server import DEFAULT_ACCOUNT, audit_environment, create_key, encrypt, reset, state
 from audit_server import run_audit as audit
 from helpers import ROOT, on_a_terminal
 
@@ -70,8 +69,7 @@ def test_quiet_prints_only_the_verdict_line(endpoint: str, two_buckets: None) ->
 
 def audit_on_a_terminal(endpoint: str, *args: str, env: dict[str, str]) -> str:
     """`bucketguard audit ARGS` with its stdout on a pseudo-terminal: what it printed there."""
-    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "NO_COLOR"},
-                   **CREDENTIALS, **env}
+    environment = audit_environment(env, drop=("NO_COLOR",))
     _, _, shown = on_a_terminal(["audit", "--endpoint-url", endpoint, *args], env=environment, terminal="stdout",
                                 cwd=ROOT / "tests" / "programs" / "bare-bucket", timeout=120)
     return shown

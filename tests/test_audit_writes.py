@@ -5,7 +5,6 @@ re-read, outputs are checked before any write, interruptions leave a record, and
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from audit_server import CREDENTIALS, FaultyS3, drop_blocked_types, encrypt, run_audit, state
+from audit_server import FaultyS3, audit_environment, drop_blocked_types, encrypt, run_audit, state
 from helpers import ROOT
 
 pytestmark = pytest.mark.slow
@@ -103,7 +102,7 @@ def test_a_plan_at_a_directory_is_refused_before_reading(endpoint: str, s3: Any,
 
 
 def start_audit(endpoint: str, *args: str | Path) -> subprocess.Popen[str]:
-    environment = {**{k: v for k, v in os.environ.items() if not k.startswith("AWS_")}, **CREDENTIALS}
+    environment = audit_environment()
     return subprocess.Popen([sys.executable, "-m", "bucketguard", "audit", "--endpoint-url", endpoint,
                              *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=environment, cwd=ROOT / "tests" / "programs" / "bare-bucket")
