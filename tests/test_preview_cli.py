@@ -245,8 +245,11 @@ def test_a_preview_on_a_terminal_shows_the_resources_registered_so_far() -> None
     document = json.loads(stdout)
     assert code == 1
     assert f"preview: {document['summary']['resources']} resources registered, the program has ended" in shown
-    code, _, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket"), "--json", "--quiet"])
-    assert "registered" not in shown
+    counts = [int(part.split()[0]) for part in shown.split("\rpreview: ")[1:]]
+    assert counts[:-1] == sorted(set(counts[:-1]))  # rewritten only when the count changes, then the final line
+    for flag in ("--quiet", "--verbose"):  # --verbose's lines are not cut into
+        code, _, shown = on_a_terminal(["preview", str(PROGRAMS / "bare-bucket"), "--json", flag])
+        assert "registered," not in shown and "\rpreview: " not in shown
     piped = subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(PROGRAMS / "bare-bucket"), "--json"],
                            capture_output=True, text=True, timeout=600)
     assert "registered" not in piped.stderr and json.loads(piped.stdout)["summary"] == document["summary"]

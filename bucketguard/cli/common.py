@@ -72,12 +72,18 @@ def add_output_arguments(parser: argparse.ArgumentParser, *, files: bool = True)
 
 def program_progress(quiet: bool, stream: io.TextIOBase | None = None) -> Callable[[int, bool], None] | None:
     """`preview: N resources registered` on stderr while the program runs (a long preview is not silent):
-    on a terminal only, and not with --quiet."""
+    on a terminal only, rewritten when the count changes; not with --quiet, nor with --verbose, whose
+    lines it would cut into."""
     out = stream or sys.stderr
     if quiet or not out.isatty():
         return None
+    shown = -1
 
     def show(count: int, ended: bool) -> None:
+        nonlocal shown
+        if count == shown and not ended:
+            return
+        shown = count
         out.write(f"\rpreview: {count} resource{'' if count == 1 else 's'} registered"
                   + (", the program has ended\n" if ended else ""))
         out.flush()

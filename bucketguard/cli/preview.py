@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         stack_reference_outputs=args.stack_reference_outputs, install=args.install,
         environment_values=args.environment_values, component_providers=tuple(args.component_providers),
         timeout=args.timeout or None, require_resources=args.require_resources,
-        progress=program_progress(args.quiet))
+        progress=program_progress(args.quiet or args.verbose))
     result = run_preview(request)
     write_result(result, as_json=args.json, sarif=args.sarif, color=args.color, sarif_root=args.sarif_root,
                  junit=args.junit, quiet=args.quiet)
