@@ -66,6 +66,16 @@ def test_wheel_holds_one_import_root_and_the_one_version(wheel: Path) -> None:
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
+def test_wheel_carries_every_file_of_the_package(wheel: Path) -> None:
+    """A file the sources carry but the wheel drops fails only where bucketguard is installed from the wheel
+    (a published pack, the components provider): the preview's autonaming table was one."""
+    tracked = subprocess.run(["git", "ls-files", "bucketguard"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.split()
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    assert tracked and [name for name in tracked if name not in names] == []
+
+
 def test_installed_wheel_adds_only_bucketguard_to_site_packages(venv: Path) -> None:
     (dist_info,) = venv.glob(f"lib/python3*/site-packages/bucketguard-{__version__}.dist-info")
     with (dist_info / "RECORD").open() as record:
