@@ -280,8 +280,9 @@ def test_the_program_runs_as_the_nodejs_language_host_runs_it(tmp_path: Path) ->
     assert seen["execArgv"] == ["--max-old-space-size=512", "--require", str(probe)]
     run_entry, *args = seen["argv"][1:]
     assert Path(run_entry) == (folder / "node_modules" / "@pulumi" / "pulumi" / "cmd" / "run" / "index.js").resolve()
-    monitor = args[args.index("--monitor") + 1]
-    assert args == ["--monitor", monitor, "--engine", monitor, "--organization", "organization",
+    monitor, engine = args[args.index("--monitor") + 1], args[args.index("--engine") + 1]
+    assert engine != monitor and engine.startswith("127.0.0.1:")  # node_engine.js, in front of the engine
+    assert args == ["--monitor", monitor, "--engine", engine, "--organization", "organization",
                     "--project", "sample-js-remote", "--root-directory", str(folder), "--stack", "dev",
                     "--pwd", str(folder / "app"), "--dry-run", "--parallel", "16", "index.js"]
     assert seen["cwd"] == str(folder / "app")

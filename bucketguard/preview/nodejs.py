@@ -23,14 +23,19 @@ Nothing is added to the program's folder or its `node_modules`: lookups are shap
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import select
 import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,8 +47,12 @@ if TYPE_CHECKING:
     from bucketguard.preview.monitor import InvokeAnswer
     from bucketguard.pulumi_files.project import Project
 
+log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
+
 RUN_MODULE = "@pulumi/pulumi/cmd/run"
 ORGANIZATION = "organization"
+NODE_ENGINE = Path(__file__).with_name("node_engine.js")
+ENGINE_START_SECONDS = 10.0
 EXITED_AFTER_LOGGING = 32  # cmd/run/index.ts nodeJSProcessExitedAfterLoggingUserActionableMessage
 PACKAGE_MANAGERS = ("auto", "npm", "yarn", "pnpm", "bun")
 _STACK_FRAME = re.compile(r"\(?((?:file://)?/[^():\s]+):(\d+):\d+\)?\s*$")
@@ -137,6 +146,23 @@ def locate_run_entry(node: str, program_dir: Path, environ: Mapping[str, str]) -
     return path if done.returncode == 0 and path else None
 
 
+def _port_line(process: subprocess.Popen[bytes], timeout: float) -> int | None:
+    """The port node_engine.js prints once it listens, or None if it exits or says nothing in time."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = b""
+    while not line.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([process.stdout], [], [], left)[0]:
+            return None
+        chunk = os.read(process.stdout.fileno(), 64)
+        if not chunk:
+            return None
+        line += chunk
+    found = re.fullmatch(rb"port (\d+)\n", line)
+    return int(found.group(1)) if found else None
+
+
 def node_config(config: Mapping[str, str]) -> dict[str, str]:
     """Config keys as constructConfig passes them: `<namespace>:config:<name>`."""
     rewritten = {}
@@ -161,12 +187,45 @@ class NodeRuntime:
         """The executable, for the messages the session writes about the program's process."""
         return self.node
 
-    def command(self, project: Project, address: str) -> list[str]:
+    def command(self, project: Project, monitor: str, engine: str) -> list[str]:
         """The node command line (execRuntime: nodeargs first, then constructArguments)."""
         return [self.node, *shlex.split(self.options.nodeargs), self.run_entry,
-                "--monitor", address, "--engine", address, "--organization", ORGANIZATION,
+                "--monitor", monitor, "--engine", engine, "--organization", ORGANIZATION,
                 "--project", project.name, "--root-directory", str(project.folder), "--stack", project.stack,
                 "--pwd", str(project.program_dir), "--dry-run", "--parallel", "16", project.entry_point]
+
+    @contextmanager
+    def engine(self, upstream: str) -> Iterator[str]:
+        """The engine address for the program: node_engine.js in front of bucketguard's engine at
+        `upstream`, on the program's own grpc-js, for as long as the block runs. It answers the SDK's debug
+        logs as `upstream` does and passes it everything else. Where it cannot start (an SDK without
+        node_modules' layout, no free port), the program gets `upstream` itself: the same answers, slower."""
+        sdk = Path(self.run_entry).resolve().parents[2]  # .../@pulumi/pulumi/cmd/run/index.js
+        env = {k: v for k, v in self.env.items() if k != "NODE_OPTIONS"}  # the program's preloads are its own
+        with tempfile.TemporaryFile() as errors:
+            process = subprocess.Popen([self.node, str(NODE_ENGINE), str(sdk), upstream], cwd=sdk, env=env,
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                port = _port_line(process, ENGINE_START_SECONDS)
+                if port is None:
+                    errors.seek(0)
+                    log.info("the engine service in node did not start (%s); the program talks to bucketguard's "
+                             "engine at %s directly", errors.read().decode(errors="replace").strip()[-500:]
+                             or f"no port line within {ENGINE_START_SECONDS:g} s", upstream)
+                    yield upstream
+                else:
+                    log.info("engine service in node at 127.0.0.1:%d (pid %d), in front of %s", port, process.pid,
+                             upstream)
+                    yield f"127.0.0.1:{port}"
+            finally:
+                process.stdin.close()  # it exits when its stdin closes, and with bucketguard's process
+                try:
+                    process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+                process.stdout.close()
 
     def environment(self, config: Mapping[str, str], secret_keys: Sequence[str]) -> dict[str, str]:
         env = dict(self.env)

@@ -7,6 +7,7 @@ follows once the program is done."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -216,10 +217,11 @@ def run_program_streaming(project: Project, packs: Sequence[Future[PolicyPackPro
         return result
     read_fd, write_fd = os.pipe()
     try:
-        with EngineServer(deployment) as server:
+        with EngineServer(deployment) as server, contextlib.ExitStack() as node_engine:
             if isinstance(interpreter, NodeRuntime):
-                command, environment = interpreter.command(project, server.address), interpreter.environment(
-                    config, secret_keys)
+                engine_address = node_engine.enter_context(interpreter.engine(server.address))
+                command = interpreter.command(project, server.address, engine_address)
+                environment = interpreter.environment(config, secret_keys)
             else:
                 command = program_command(interpreter, project, server)
                 environment = program_environment(interpreter, config, secret_keys, write_fd)
