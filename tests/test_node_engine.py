@@ -153,3 +153,15 @@ def _node_engines() -> list[int]:
         if str(nodejs.NODE_ENGINE).encode() in command and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def test_it_stopping_while_the_program_runs_is_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    before = set(_node_engines())
+    with runtime_of(logs_program(tmp_path)).engine("127.0.0.1:1"):
+        (pid,) = set(_node_engines()) - before
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while pid in _node_engines() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert any(record.levelname == "WARNING" and "engine service in node stopped (exit -9)" in record.getMessage()
+               for record in caplog.records)

@@ -206,6 +206,7 @@ class NodeRuntime:
             process = subprocess.Popen([self.node, str(NODE_ENGINE), str(sdk), upstream], cwd=sdk, env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
             assert process.stdin is not None and process.stdout is not None
+            port = None
             try:
                 port = _port_line(process, ENGINE_START_SECONDS)
                 if port is None:
@@ -219,6 +220,10 @@ class NodeRuntime:
                              upstream)
                     yield f"127.0.0.1:{port}"
             finally:
+                if port is not None and process.poll() is not None:  # it stopped while the program ran
+                    errors.seek(0)
+                    log.warning("the engine service in node stopped (exit %s) while the program ran: %s",
+                                process.returncode, errors.read().decode(errors="replace").strip()[-500:])
                 process.stdin.close()  # it exits when its stdin closes, and with bucketguard's process
                 try:
                     process.wait(timeout=5)
