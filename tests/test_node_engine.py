@@ -19,19 +19,12 @@ import pytest
 from helpers import ROOT
 from node_env import stage
 from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
+from test_preview_nodejs import NODE_DEPS, PROGRAMS, preview
 
 from bucketguard.preview import nodejs
 from bucketguard.preview.nodejs import NodeOptions, NodeRuntime
 
 pytestmark = pytest.mark.protocol
-PROGRAMS = ROOT / "tests" / "programs"
-NODE_DEPS = PROGRAMS / "node-deps"
-
-
-def preview(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
-    return subprocess.run([sys.executable, "-m", "bucketguard", "preview", str(folder), *args],
-                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def logs_program(tmp_path: Path) -> Path:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import select
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from bucketguard.policy_config import PolicyConfigError, PolicyDescription, ResolvedConfig, resolve_policy_config
 from bucketguard.preview.capture import Registration
+from bucketguard.preview.processes import first_line
 
 log = logging.getLogger(__name__)  # --verbose: the steps, on stderr
 
@@ -178,18 +178,7 @@ class PolicyPackProcess:
         self.providers: dict[str, Registration] = {}  # provider URN -> its registration, as analyzed
 
     def _read_port(self) -> int:
-        assert self.process.stdout is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        line = b""
-        while time.monotonic() < deadline and not line.endswith(b"\n"):
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.1)
-            if ready:
-                chunk = os.read(self.process.stdout.fileno(), 1)
-                if not chunk:
-                    break
-                line += chunk
-            elif self.process.poll() is not None:
-                break
+        line = first_line(self.process, START_TIMEOUT_SECONDS)
         try:
             return int(line.strip())
         except ValueError:

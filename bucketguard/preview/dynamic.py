@@ -7,17 +7,16 @@ in the program's interpreter, the first time a dynamic resource is registered, a
 
 from __future__ import annotations
 
-import os
-import select
 import subprocess
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
+
+from bucketguard.preview.processes import first_line
 
 START_TIMEOUT_SECONDS = 60.0
 _GRPC_OPTIONS = [("grpc.enable_http_proxy", 0)]
@@ -61,14 +60,7 @@ class DynamicProviderHost:
                                    env={**self.env, "PULUMI_PROJECT": self.project},
                                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._process = process
-        assert process.stdout is not None
-        deadline, line = time.monotonic() + START_TIMEOUT_SECONDS, b""
-        while time.monotonic() < deadline and not line.endswith(b"\n") and process.poll() is None:
-            if select.select([process.stdout], [], [], 0.1)[0]:
-                chunk = os.read(process.stdout.fileno(), 1)
-                if not chunk:
-                    break
-                line += chunk
+        line = first_line(process, START_TIMEOUT_SECONDS)
         try:
             port = int(line.strip())
         except ValueError:

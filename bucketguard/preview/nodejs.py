@@ -26,14 +26,12 @@ import json
 import logging
 import os
 import re
-import select
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from bucketguard.preview import invokes
 from bucketguard.preview.capture import Capture
+from bucketguard.preview.processes import first_line
 
 if TYPE_CHECKING:
     from bucketguard.preview.monitor import InvokeAnswer
@@ -146,23 +145,6 @@ def locate_run_entry(node: str, program_dir: Path, environ: Mapping[str, str]) -
     return path if done.returncode == 0 and path else None
 
 
-def _port_line(process: subprocess.Popen[bytes], timeout: float) -> int | None:
-    """The port node_engine.js prints once it listens, or None if it exits or says nothing in time."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    line = b""
-    while not line.endswith(b"\n"):
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([process.stdout], [], [], left)[0]:
-            return None
-        chunk = os.read(process.stdout.fileno(), 64)
-        if not chunk:
-            return None
-        line += chunk
-    found = re.fullmatch(rb"port (\d+)\n", line)
-    return int(found.group(1)) if found else None
-
-
 def node_config(config: Mapping[str, str]) -> dict[str, str]:
     """Config keys as constructConfig passes them: `<namespace>:config:<name>`."""
     rewritten = {}
@@ -203,17 +185,21 @@ class NodeRuntime:
         sdk = Path(self.run_entry).resolve().parents[2]  # .../@pulumi/pulumi/cmd/run/index.js
         env = {k: v for k, v in self.env.items() if k != "NODE_OPTIONS"}  # the program's preloads are its own
         with tempfile.TemporaryFile() as errors:
+            def said() -> str:
+                errors.seek(0)
+                return errors.read().decode(errors="replace").strip()[-500:]
+
             process = subprocess.Popen([self.node, str(NODE_ENGINE), str(sdk), upstream], cwd=sdk, env=env,
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
             assert process.stdin is not None and process.stdout is not None
             port = None
             try:
-                port = _port_line(process, ENGINE_START_SECONDS)
+                found = re.fullmatch(rb"port (\d+)\n", first_line(process, ENGINE_START_SECONDS))
+                port = int(found.group(1)) if found else None
                 if port is None:
-                    errors.seek(0)
                     log.info("the engine service in node did not start (%s); the program talks to bucketguard's "
-                             "engine at %s directly", errors.read().decode(errors="replace").strip()[-500:]
-                             or f"no port line within {ENGINE_START_SECONDS:g} s", upstream)
+                             "engine at %s directly", said() or f"no port line within {ENGINE_START_SECONDS:g} s",
+                             upstream)
                     yield upstream
                 else:
                     log.info("engine service in node at 127.0.0.1:%d (pid %d), in front of %s", port, process.pid,
@@ -221,9 +207,8 @@ class NodeRuntime:
                     yield f"127.0.0.1:{port}"
             finally:
                 if port is not None and process.poll() is not None:  # it stopped while the program ran
-                    errors.seek(0)
                     log.warning("the engine service in node stopped (exit %s) while the program ran: %s",
-                                process.returncode, errors.read().decode(errors="replace").strip()[-500:])
+                                process.returncode, said())
                 process.stdin.close()  # it exits when its stdin closes, and with bucketguard's process
                 try:
                     process.wait(timeout=5)
