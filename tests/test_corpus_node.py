@@ -17,6 +17,8 @@ import pytest
 from helpers import ROOT
 from node_env import stage
 
+from bucketguard.preview.remote import REMOTE_POLICY
+
 pytestmark = [pytest.mark.protocol, pytest.mark.slow]
 CORPUS = ROOT / "tests" / "corpus"
 DECLARED = "s3-bucket-encryption-declared"
@@ -41,7 +43,10 @@ VERDICTS = [
     Verdict("aws-ts-twitter-athena", 0, [], {"PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}),
     Verdict("aws-js-s3-folder", 1, [(DECLARED, BUCKET_V2, "s3-website-bucket")]),
     Verdict("aws-js-s3-folder-component", 1, [(DECLARED, BUCKET_V2, "pulumi-static-site")]),
+    Verdict("aws-typescript", 1, [(DECLARED, BUCKET, "my-bucket")]),  # pulumi/templates, as `pulumi new` writes it
+    Verdict("static-website-aws-typescript", 1, [(DECLARED, BUCKET, "bucket")]),
 ]
+SYNCED_FOLDER = "synced-folder:index:S3BucketFolder"
 
 
 def preview(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -89,6 +94,10 @@ def test_verdict(tmp_path: Path, verdict: Verdict) -> None:
     if verdict.program == "aws-js-s3-folder-component":
         bucket = next(r for r in document["resources"] if r["type"] == BUCKET_V2)
         assert bucket["urn"].endswith("::pulumi:examples:S3Folder$aws:s3/bucketV2:BucketV2::pulumi-static-site")
+    if verdict.program == "static-website-aws-typescript":  # its multi-language component, trusted by default
+        assert by_name["bucket-folder"]["type"] == SYNCED_FOLDER and not by_name["bucket-folder"]["custom"]
+        assert by_name["default_0_12_4"]["type"] == "pulumi:providers:synced-folder"
+        assert not [d for d in document["diagnostics"] if d["policyName"] == REMOTE_POLICY]
     assert files(folder) == before  # nothing of bucketguard written to the program's folder
 
 
@@ -113,16 +122,22 @@ def test_a_lookup_a_node_program_gets_made_up_is_unverifiable_until_pinned(tmp_p
     assert "aws:route53/getZone:getZone" in line and "--invoke-answers FILE" in line
 
 
-def test_the_typescript_program_with_its_bucket_encrypted_passes(tmp_path: Path) -> None:
-    folder = stage(CORPUS / "aws-ts-s3-folder", tmp_path / "s3-folder")
+ENCRYPTED = [("aws-ts-s3-folder", 'const siteBucket = new aws.s3.Bucket("s3-website-bucket");', "siteBucket"),
+             ("static-website-aws-typescript", 'const bucket = new aws.s3.Bucket("bucket");', "bucket")]
+
+
+@pytest.mark.parametrize(("program", "original", "variable"), ENCRYPTED, ids=[e[0] for e in ENCRYPTED])
+def test_the_typescript_program_with_its_bucket_encrypted_passes(
+        tmp_path: Path, program: str, original: str, variable: str) -> None:
+    folder = stage(CORPUS / program, tmp_path / program)
     index = folder / "index.ts"
-    original = 'const siteBucket = new aws.s3.Bucket("s3-website-bucket");'
     assert original in index.read_text()
-    index.write_text(index.read_text().replace(original, original + """
-new aws.s3.BucketServerSideEncryptionConfiguration("s3-website-bucket-encryption", {
-    bucket: siteBucket.bucket,
-    rules: [{applyServerSideEncryptionByDefault: {sseAlgorithm: "AES256"}, blockedEncryptionTypes: ["SSE-C"]}],
-});"""))
+    index.write_text(index.read_text().replace(original, original + f"""
+new aws.s3.BucketServerSideEncryptionConfiguration("{variable}-encryption", {{
+    bucket: {variable}.bucket,
+    rules: [{{applyServerSideEncryptionByDefault: {{sseAlgorithm: "AES256"}}, blockedEncryptionTypes: ["SSE-C"]}}],
+}});"""))
     result = preview(folder, "--json")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert judged(result)[1] == []
+    document, mandatory = judged(result)
+    assert mandatory == [] and document["summary"]["passed"] is True
